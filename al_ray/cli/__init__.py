@@ -1,0 +1,65 @@
+"""The ``al-ray`` console command.
+
+Each stage contributes its commands from its own module (``register(app)``) so that the stages stay
+independent; this module only assembles them and turns ``AlRayError`` into a clean message and a
+non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from al_ray.errors import AlRayError
+from al_ray.security import scrub
+
+app = typer.Typer(
+    name="al-ray",
+    help="Active learning at corpus scale: score uncertainty with vLLM on Ray, select what experts "
+    "should label, ingest their labels, LoRA fine-tune, repeat until the model agrees with them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_err = Console(stderr=True)
+
+
+def _register_all() -> None:
+    from al_ray.cli import labels, plan, run, score, select
+
+    for module in (score, select, labels, run, plan):
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code instead of raising SystemExit where it can."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except AlRayError as exc:
+        _err.print(f"[bold red]error:[/] {scrub(str(exc))}", highlight=False)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        _err.print("aborted")
+        return 130
+    except SystemExit as exc:  # click usage errors
+        return int(exc.code or 0)
+    except Exception as exc:  # click.ClickException and friends
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

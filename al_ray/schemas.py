@@ -1,0 +1,125 @@
+"""The written contracts between stages: column names and Arrow types of every file they exchange.
+
+Stages meet only in these files, under one run location (see ``al_ray.layout``):
+
+score shard (scoring -> selection), one per corpus shard, Parquet:
+    id: string                    corpus id (cast to string) or derived "<shard-stem>:<row>"
+    p_<label>: float64            one per label, renormalised over the label set, sums to 1
+    predicted_label: string       argmax label
+    entropy: float64              nats
+    entropy_norm: float64         entropy / log K, in [0, 1]
+    margin: float64               p_(1) - p_(2), in [0, 1]
+    least_confidence: float64     1 - p_(1)
+    label_mass: float64           probability on label tokens before renormalising (1.0 for classifiers)
+    truncated: bool               text was cut to the configured max tokens
+    empty_text: bool              text was null/empty (scored as "" and flagged)
+    model_id: string              model path/name
+    model_version: string         version id of the weights (base or round adapter)
+    scored_at: timestamp[us, UTC]
+    shard: string                 corpus shard URL the row came from
+    row: int64                    row number within that shard
+
+candidates (selection internal), Parquet: score columns + text + embedding (fixed_size_list<float32>)
+
+labelling batch (selection -> labeling), Parquet ``batch.parquet`` (+ JSONL twin ``batch.jsonl``):
+    id, text, p_<label>..., predicted_label, entropy, margin, least_confidence, label_mass,
+    cluster_id: int64, pair_id: int64 (null when not in a pair), reason: string, round: int64
+
+dedup groups (selection -> labeling), Parquet ``dedup_groups.parquet``:
+    id: string (the dropped item), representative_id: string (the batch item it duplicates),
+    kind: string ("exact" | "near" | "semantic"), similarity: float64
+
+annotations (labeling), Parquet: id, annotator_id, label, note, round, source_file
+resolved labels (labeling -> finetune/driver), Parquet ``labels.parquet``:
+    id: string, text: string, label: string, round: int64,
+    source: string ("adjudicated" | "majority" | "unanimous" | "single" | "propagated"),
+    n_annotations: int64, propagated_from: string (null unless propagated)
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+ID = "id"
+TEXT = "text"
+PREDICTED = "predicted_label"
+UNCERTAINTY_COLUMNS = ("entropy", "entropy_norm", "margin", "least_confidence", "label_mass")
+MEASURES = ("entropy", "margin", "least_confidence")
+
+
+def prob_column(label: str) -> str:
+    return f"p_{label}"
+
+
+def prob_columns(labels: list[str]) -> list[str]:
+    return [prob_column(lab) for lab in labels]
+
+
+def labels_from_score_schema(schema: pa.Schema) -> list[str]:
+    """Recover the label order from a score file's p_<label> columns."""
+    return [name[2:] for name in schema.names if name.startswith("p_")]
+
+
+def score_schema(labels: list[str]) -> pa.Schema:
+    fields = [pa.field(ID, pa.string(), nullable=False)]
+    fields += [pa.field(prob_column(lab), pa.float64()) for lab in labels]
+    fields += [
+        pa.field(PREDICTED, pa.string()),
+        pa.field("entropy", pa.float64()),
+        pa.field("entropy_norm", pa.float64()),
+        pa.field("margin", pa.float64()),
+        pa.field("least_confidence", pa.float64()),
+        pa.field("label_mass", pa.float64()),
+        pa.field("truncated", pa.bool_()),
+        pa.field("empty_text", pa.bool_()),
+        pa.field("model_id", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("scored_at", pa.timestamp("us", tz="UTC")),
+        pa.field("shard", pa.string()),
+        pa.field("row", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+def batch_schema(labels: list[str]) -> pa.Schema:
+    fields = [pa.field(ID, pa.string(), nullable=False), pa.field(TEXT, pa.string())]
+    fields += [pa.field(prob_column(lab), pa.float64()) for lab in labels]
+    fields += [
+        pa.field(PREDICTED, pa.string()),
+        pa.field("entropy", pa.float64()),
+        pa.field("margin", pa.float64()),
+        pa.field("least_confidence", pa.float64()),
+        pa.field("label_mass", pa.float64()),
+        pa.field("cluster_id", pa.int64()),
+        pa.field("pair_id", pa.int64()),
+        pa.field("reason", pa.string()),
+        pa.field("round", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+DEDUP_GROUPS_SCHEMA = pa.schema([
+    pa.field(ID, pa.string(), nullable=False),
+    pa.field("representative_id", pa.string(), nullable=False),
+    pa.field("kind", pa.string()),
+    pa.field("similarity", pa.float64()),
+])
+
+ANNOTATIONS_SCHEMA = pa.schema([
+    pa.field(ID, pa.string(), nullable=False),
+    pa.field("annotator_id", pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("note", pa.string()),
+    pa.field("round", pa.int64()),
+    pa.field("source_file", pa.string()),
+])
+
+LABELS_SCHEMA = pa.schema([
+    pa.field(ID, pa.string(), nullable=False),
+    pa.field(TEXT, pa.string()),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("round", pa.int64()),
+    pa.field("source", pa.string()),
+    pa.field("n_annotations", pa.int64()),
+    pa.field("propagated_from", pa.string()),
+])

@@ -1,0 +1,196 @@
+"""Reading and writing under any fsspec URL (file://, s3://, gs://, plain paths).
+
+Every file a stage writes goes through here, so that two promises hold everywhere:
+- atomic: a reader never sees a partial file (local: write a temp file then ``os.replace``;
+  object stores: a single PUT, which object stores publish atomically);
+- completion markers: a unit of work writes its output first and ``<output>.done`` last, and a
+  rerun skips units whose marker exists (datatrove's pattern).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from al_ray.errors import StorageError
+from al_ray.security import scrub
+
+DONE_SUFFIX = ".done"
+
+
+def resolve(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Return (filesystem, path-within-it) for a URL; plain paths are local files."""
+    fs, path = fsspec.core.url_to_fs(str(url), **dict(storage_options or {}))
+    return fs, path
+
+
+def join(url: str, *parts: str) -> str:
+    """Join path parts onto a URL without mangling its scheme (``s3://b/x`` + ``y`` -> ``s3://b/x/y``)."""
+    url = str(url).rstrip("/")
+    for p in parts:
+        p = str(p).strip("/")
+        if p:
+            url = f"{url}/{p}"
+    return url
+
+
+def is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, LocalFileSystem)
+
+
+def protocol_of(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "file"
+
+
+def unstrip(fs: fsspec.AbstractFileSystem, path: str, like_url: str) -> str:
+    """Turn a filesystem-internal path back into a URL with the scheme of ``like_url``."""
+    proto = protocol_of(like_url)
+    if proto == "file" and "://" not in like_url:
+        return path
+    return f"{proto}://{path.lstrip('/')}" if proto != "file" else f"file://{path}"
+
+
+def write_bytes_atomic(url: str, data: bytes, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Write ``data`` so that ``url`` either does not exist or holds all of it."""
+    fs, path = resolve(url, storage_options)
+    try:
+        if is_local(fs):
+            parent = posixpath.dirname(path)
+            os.makedirs(parent, exist_ok=True)
+            tmp = posixpath.join(parent, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            # One PUT: object stores make an object visible only once it is complete.
+            fs.pipe_file(path, data)
+    except OSError as exc:
+        raise StorageError(f"cannot write {scrub(url)}: {scrub(str(exc))}") from exc
+
+
+def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
+    fs, path = resolve(url, storage_options)
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"cannot read {scrub(url)}: {scrub(str(exc))}") from exc
+
+
+def write_json_atomic(url: str, obj: Any, storage_options: Mapping[str, Any] | None = None) -> None:
+    write_bytes_atomic(url, json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), storage_options)
+
+
+def read_json(url: str, storage_options: Mapping[str, Any] | None = None) -> Any:
+    return json.loads(read_bytes(url, storage_options))
+
+
+def write_parquet_atomic(table: pa.Table, url: str, storage_options: Mapping[str, Any] | None = None,
+                         **parquet_kwargs: Any) -> None:
+    """Serialise in memory then publish in one atomic step (score files are small: ~100 B/row)."""
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression=parquet_kwargs.pop("compression", "zstd"), **parquet_kwargs)
+    write_bytes_atomic(url, buf.getvalue(), storage_options)
+
+
+def read_parquet(url: str, storage_options: Mapping[str, Any] | None = None, columns: list[str] | None = None) -> pa.Table:
+    fs, path = resolve(url, storage_options)
+    with fs.open(path, "rb") as f:
+        return pq.read_table(f, columns=columns)
+
+
+def exists(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    fs, path = resolve(url, storage_options)
+    return fs.exists(path)
+
+
+def makedirs(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    fs, path = resolve(url, storage_options)
+    if is_local(fs):
+        fs.makedirs(path, exist_ok=True)
+
+
+def remove(url: str, storage_options: Mapping[str, Any] | None = None, recursive: bool = False) -> None:
+    fs, path = resolve(url, storage_options)
+    if fs.exists(path):
+        fs.rm(path, recursive=recursive)
+
+
+def done_marker(url: str) -> str:
+    return str(url) + DONE_SUFFIX
+
+
+def mark_done(url: str, meta: Mapping[str, Any] | None = None, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Write the completion marker for ``url``; call only after ``url`` itself is written."""
+    write_json_atomic(done_marker(url), dict(meta or {}), storage_options)
+
+
+def is_done(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    return exists(done_marker(url), storage_options)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What we know of a listed object; ``fingerprint`` changes whenever its content may have."""
+
+    url: str
+    size: int
+    etag: str | None
+    mtime: str | None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.size}:{self.etag or ''}:{self.mtime or ''}"
+
+
+def _info_to_fileinfo(fs: fsspec.AbstractFileSystem, info: Mapping[str, Any], like_url: str) -> FileInfo:
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    mtime = info.get("LastModified") or info.get("mtime") or info.get("updated") or info.get("last_modified")
+    return FileInfo(
+        url=unstrip(fs, info["name"], like_url),
+        size=int(info.get("size") or 0),
+        etag=str(etag).strip('"') if etag else None,
+        mtime=str(mtime) if mtime is not None else None,
+    )
+
+
+def list_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str, Any] | None = None) -> list[FileInfo]:
+    """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list."""
+    fs, path = resolve(url, storage_options)
+    try:
+        if fs.isfile(path):
+            return [_info_to_fileinfo(fs, fs.info(path), url)]
+        found = fs.find(path, detail=True)
+    except FileNotFoundError as exc:
+        raise StorageError(f"no such location: {scrub(url)}") from exc
+    out = [
+        _info_to_fileinfo(fs, info, url)
+        for name, info in found.items()
+        if name.endswith(suffix) and not posixpath.basename(name).startswith((".", "_"))
+    ]
+    return sorted(out, key=lambda fi: fi.url)
+
+
+def iter_lines(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, line) of a text file, decoding UTF-8 strictly."""
+    fs, path = resolve(url, storage_options)
+    with fs.open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            yield lineno, raw.decode("utf-8").rstrip("\r\n")
