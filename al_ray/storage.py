@@ -194,3 +194,48 @@ def iter_lines(url: str, storage_options: Mapping[str, Any] | None = None) -> It
     with fs.open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             yield lineno, raw.decode("utf-8").rstrip("\r\n")
+
+
+def put_dir(local_dir: str, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Copy a local directory to ``url`` (any fsspec URL); callers mark completion afterwards."""
+    import shutil
+
+    fs, path = resolve(url, storage_options)
+    try:
+        if is_local(fs):
+            shutil.copytree(local_dir, path, dirs_exist_ok=True)
+        else:
+            fs.put(str(local_dir).rstrip("/") + "/", path.rstrip("/") + "/", recursive=True)
+    except OSError as exc:
+        raise StorageError(f"cannot upload {local_dir} to {scrub(url)}: {scrub(str(exc))}") from exc
+
+
+def local_dir_for(url: str, cache_root: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """A local directory holding ``url``'s files: the path itself when local, else a cached download.
+
+    Engines (vLLM, transformers) need checkpoints on local disk; the cache key is the URL, and a
+    download is published by renaming a finished temp dir, so concurrent actors never see half a
+    checkpoint.
+    """
+    import hashlib
+    import shutil
+
+    fs, path = resolve(url, storage_options)
+    if is_local(fs):
+        return path
+    key = hashlib.sha256(str(url).encode()).hexdigest()[:16]
+    target = os.path.join(cache_root, key)
+    if os.path.isdir(target):
+        return target
+    os.makedirs(cache_root, exist_ok=True)
+    tmp = os.path.join(cache_root, f".tmp-{uuid.uuid4().hex}")
+    try:
+        fs.get(path.rstrip("/") + "/", tmp + "/", recursive=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process published it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StorageError(f"cannot download {scrub(url)}: {scrub(str(exc))}") from exc
+    return target

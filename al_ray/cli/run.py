@@ -1,9 +1,152 @@
-"""CLI commands for this stage (filled in by the stage's owner)."""
+"""`al-ray run`, `al-ray status`, `al-ray report`, `al-ray demo`: the loop as a user drives it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from al_ray.errors import AlRayError
+
+console = Console()
+
+EXIT_CODES = {"converged": 0, "plateau": 0, "budget_spent": 0, "max_rounds": 0, "round_done": 0,
+              "waiting_for_labels": 3}
+
+
+def _parse_storage_options(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise AlRayError(f"--storage-option expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k] = v
+    return out
+
+
+def _init_ray(address: str | None, num_cpus: int | None = None) -> None:
+    import os
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, logging_level="warning", log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, logging_level="warning", log_to_driver=False, include_dashboard=False)
+
+
+def _print_outcome(outcome) -> None:
+    t = Table(title=f"run: {outcome.status}")
+    for c in ("round", "labels used", "model–expert kappa", "n eval", "holdout kappa", "expert–expert"):
+        t.add_column(c, justify="right")
+
+    def f(x):
+        return "–" if x is None else f"{x:.3f}"
+
+    for h in outcome.history:
+        t.add_row(str(h.get("round")), str(h.get("labels_used", "")), f(h.get("kappa")), str(h.get("n_eval", "")),
+                  f(h.get("holdout_kappa")), f(h.get("expert_kappa")))
+    console.print(t)
+    console.print(f"[bold]{outcome.status}[/]: {outcome.detail}")
+
+
+def run_cmd(
+    config: Path = typer.Argument(..., help="Run config YAML (see configs/)."),
+    run: str = typer.Option(..., "--run", help="Run location (any fsspec URL); everything the run makes lives here."),
+    max_rounds: Optional[int] = typer.Option(None, help="Override run.max_rounds."),
+    one_round: bool = typer.Option(False, "--one-round", help="Finish the current round (through fine-tuning), then exit."),
+    ray_address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS or a local cluster."),
+    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+    report: bool = typer.Option(True, help="Write RUN/report.html when the run stops."),
+) -> None:
+    """Run or resume an active-learning run until it converges, plateaus, spends its budget or waits for labels."""
+    from al_ray import config_io
+    from al_ray.driver.config import RunConfig
+    from al_ray.driver.report import write_report
+    from al_ray.driver.run import run_loop
+
+    overrides = {"storage_options": _parse_storage_options(storage_option) or None}
+    cfg = config_io.load(RunConfig, str(config), overrides)
+    _init_ray(ray_address)
+    outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=console.print)
+    _print_outcome(outcome)
+    if report:
+        console.print(f"report: {write_report(run, storage_options=cfg.storage_options)}")
+    raise typer.Exit(EXIT_CODES.get(outcome.status, 1))
+
+
+def status_cmd(
+    run: str = typer.Argument(..., help="Run location."),
+    as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
+    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+) -> None:
+    """Show where a run is: each round's steps, kappa and the run's status."""
+    from al_ray import storage
+    from al_ray.driver.manifest import STEPS, Manifest
+    from al_ray.layout import RunLayout
+
+    so = _parse_storage_options(storage_option)
+    layout = RunLayout(run)
+    if not storage.exists(layout.manifest, so):
+        raise AlRayError(f"no run at {run} (no manifest.json)")
+    m = Manifest.load(layout, so)
+    if as_json:
+        console.print_json(json.dumps({"status": m.data.get("status"), "status_info": m.data.get("status_info"),
+                                       "rounds": m.rounds()}, default=str))
+        return
+    t = Table(title=f"{run}: {m.data.get('status')}")
+    t.add_column("round")
+    for s in STEPS:
+        t.add_column(s)
+    t.add_column("kappa", justify="right")
+    for rd in m.rounds():
+        k = rd["steps"].get("evaluate", {}).get("kappa")
+        t.add_row(str(rd["round"]), *[rd["steps"].get(s, {}).get("status", "") for s in STEPS],
+                  "–" if k is None else f"{k:.3f}")
+    console.print(t)
+    info = m.data.get("status_info") or {}
+    if info.get("detail"):
+        console.print(info["detail"])
+
+
+def report_cmd(
+    run: str = typer.Argument(..., help="Run location."),
+    out: Optional[str] = typer.Option(None, help="Where to write the HTML (default RUN/report.html)."),
+    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+) -> None:
+    """Write an HTML report with plots of a run."""
+    from al_ray.driver.report import write_report
+
+    console.print(write_report(run, out, _parse_storage_options(storage_option)))
+
+
+def demo_cmd(
+    out: str = typer.Option("demo_run", help="Where the demo writes its corpus and run."),
+    rounds: int = typer.Option(3, help="Labelling rounds."),
+    rows: int = typer.Option(20000, help="Demo corpus rows."),
+    shards: int = typer.Option(8, help="Demo corpus shards."),
+    batch_size: int = typer.Option(100, help="Items labelled per round."),
+    workers: int = typer.Option(1, help="Scoring actors."),
+    seed: int = typer.Option(0, help="Seed of the corpus, selection, simulated experts and training."),
+) -> None:
+    """The embedded default: the whole loop on this machine (local Ray, local files, MiniLM via vLLM, simulated experts)."""
+    from al_ray.driver.demo import run_demo
+
+    outcome = run_demo(out, rounds=rounds, rows=rows, shards=shards, batch_size=batch_size, workers=workers,
+                       seed=seed, log=console.print, init_ray=_init_ray)
+    _print_outcome(outcome)
+    raise typer.Exit(EXIT_CODES.get(outcome.status, 1))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    app.command("run")(run_cmd)
+    app.command("status")(status_cmd)
+    app.command("report")(report_cmd)
+    app.command("demo")(demo_cmd)

@@ -1,0 +1,97 @@
+"""The run configuration: one YAML file describes a whole active-learning run.
+
+Stage sections (scoring, selection, labeling, finetune) are passed through to each stage's own
+validated config; ``RunConfig.validate_stages`` builds them once up front so a typo fails before
+any engine starts, with the error naming the section and field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from al_ray.driver.stopping import StoppingConfig
+from al_ray.task import TaskConfig
+
+
+class RunSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("run", description="Name shown in status and reports.")
+    seed: int = Field(0, description="Seeds every random choice of the run (selection, splits, simulation, training).")
+    max_rounds: int = Field(5, ge=1, description="Most labelling rounds; a final scoring pass evaluates the last model.")
+    batch_size: int = Field(100, ge=1, description="Items sent to annotators per round.")
+    label_budget: int = Field(500, ge=1, description="Most expert-labelled items over the whole run.")
+    eval_fraction: float = Field(
+        0.2, ge=0, lt=1,
+        description="Share of each round's expert labels kept out of training to measure model–expert kappa; "
+        "the evaluation set only grows.",
+    )
+
+
+class CorpusConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(..., description="Corpus shards (Parquet) under any fsspec URL.")
+    gold_url: str | None = Field(
+        None, description="Simulation only: Parquet with id, label and per-label vote columns votes_<label>; "
+        "simulated annotators answer from it.",
+    )
+    holdout_url: str | None = Field(
+        None, description="Optional Parquet with id and label (expert majority): never selected, evaluated every "
+        "round (benchmarks report it as the test-split kappa).",
+    )
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base: str | None = Field(
+        None, description="Base checkpoint (local dir or URL). Classifier mode with none given: a zero-shot "
+        "MiniLM classifier is built from the task's label descriptions.",
+    )
+
+
+class SimulationConfig(BaseModel):
+    """Simulated experts, for the demo and benchmarks only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["vote_counts", "noisy_gold"] = Field(
+        "vote_counts", description="vote_counts: each expert answers the item's majority vote, flipped with "
+        "flip_prob; noisy_gold: each answers the gold label with error_rate.",
+    )
+    n_annotators: int = Field(3, ge=1)
+    flip_prob: float = Field(0.05, ge=0, le=1, description="Per-expert chance of not giving the majority label.")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: RunSettings = Field(default_factory=RunSettings)
+    task: TaskConfig
+    corpus: CorpusConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    scoring: dict[str, Any] = Field(default_factory=dict, description="al_ray.scoring.config.ScoringConfig fields.")
+    selection: dict[str, Any] = Field(default_factory=dict, description="al_ray.selection.config.SelectionConfig fields.")
+    labeling: dict[str, Any] = Field(default_factory=dict, description="al_ray.labeling.config.LabelingConfig fields.")
+    finetune: dict[str, Any] = Field(default_factory=dict, description="al_ray.finetune.config.FinetuneConfig fields.")
+    simulation: SimulationConfig | None = Field(
+        None, description="Simulated experts (demo/benchmarks). Null: batches go to real annotators and the run "
+        "waits for their labels.",
+    )
+    stopping: StoppingConfig = Field(default_factory=StoppingConfig)
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options for every URL.")
+
+    @property
+    def mode(self) -> str:
+        return str(self.scoring.get("mode", "classifier"))
+
+    @model_validator(mode="after")
+    def _simulation_needs_gold(self) -> "RunConfig":
+        if self.simulation is not None and not self.corpus.gold_url:
+            raise ValueError("simulation needs corpus.gold_url (the file simulated annotators answer from)")
+        if self.mode == "generative" and not self.model.base:
+            raise ValueError("generative mode needs model.base (a causal LM checkpoint)")
+        return self

@@ -1,0 +1,62 @@
+"""Model–expert agreement, from the score files the round's scoring already wrote.
+
+Evaluating from the corpus-wide score files (rather than a separate inference pass) means every
+reported kappa comes from the model exactly as it is served by the scorers, and costs one
+column-pruned scan instead of another engine start-up.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
+
+from al_ray import storage
+from al_ray.schemas import ID, PREDICTED
+
+
+def predictions_for(scores_url: str, ids: Sequence[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """predicted_label for each of ``ids`` found in the score files under ``scores_url``."""
+    wanted = pa.array(list(ids), type=pa.string())
+    out: dict[str, str] = {}
+    if len(wanted) == 0:
+        return out
+    for fi in storage.list_files(scores_url, ".parquet", storage_options):
+        table = storage.read_parquet(fi.url, storage_options, columns=[ID, PREDICTED])
+        hit = table.filter(pc.is_in(table[ID], value_set=wanted))
+        out.update(zip(hit[ID].to_pylist(), hit[PREDICTED].to_pylist()))
+    return out
+
+
+def agreement(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    """Cohen's kappa and per-class precision/recall of predictions against expert labels."""
+    n = len(y_true)
+    if n == 0:
+        return {"n": 0, "kappa": None, "accuracy": None, "per_class": {}}
+    y_true, y_pred = list(y_true), list(y_pred)
+    kappa = float(cohen_kappa_score(y_true, y_pred, labels=list(labels)))
+    if np.isnan(kappa):  # one class only on both sides: agreement is undefined, not perfect
+        kappa = None
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
+    return {
+        "n": n,
+        "kappa": kappa,
+        "accuracy": float(np.mean([a == b for a, b in zip(y_true, y_pred)])),
+        "per_class": {
+            lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)
+        },
+    }
+
+
+def evaluate_against(scores_url: str, gold: Mapping[str, str], labels: Sequence[str],
+                     storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Agreement of the scored model with ``gold`` (id -> label); ids missing from the scores are counted."""
+    preds = predictions_for(scores_url, list(gold), storage_options)
+    ids = [i for i in gold if i in preds]
+    result = agreement([gold[i] for i in ids], [preds[i] for i in ids], labels)
+    result["missing"] = len(gold) - len(ids)
+    return result

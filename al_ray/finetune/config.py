@@ -1,0 +1,151 @@
+"""Fine-tune settings: one typed object whose field descriptions are the documentation.
+
+Load it from YAML with ``al_ray.config_io.load(FinetuneConfig, url, overrides)``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from al_ray.errors import ConfigError
+
+Mode = Literal["classifier", "generative"]
+MODES: tuple[str, ...] = ("classifier", "generative")
+
+# LoRA targets per architecture (``config.model_type`` of the base checkpoint). Encoders adapt the
+# attention query/value projections (the LoRA paper's choice); decoders add o_proj and gate_proj,
+# all of which vLLM's LoRA kernels support.
+DEFAULT_TARGET_MODULES: dict[str, list[str]] = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "electra": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "llama": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "mistral": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "qwen2": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "qwen3": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "gemma": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "gemma2": ["q_proj", "v_proj", "o_proj", "gate_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+}
+
+# Classifier mode trains the task head in full (it is tiny: hidden x K) next to the LoRA matrices.
+# The BERT pooler (dense + tanh in front of the head) stays frozen: the round-0 head was built on
+# the pretrained pooler's output, LoRA on query/value already moves the [CLS] representation the
+# pooler reads, and training the 384x384 pooler in full would double the trainable parameters for
+# a few hundred labels, the regime where overfitting, not capacity, is the risk.
+DEFAULT_MODULES_TO_SAVE: dict[str, list[str]] = {"classifier": ["classifier"], "generative": []}
+
+DEFAULT_LEARNING_RATE: dict[str, float] = {"classifier": 5e-4, "generative": 2e-4}
+
+# vLLM accepts only these values for ``max_lora_rank`` (vllm.config.lora.MaxLoRARanks, 0.32).
+VLLM_MAX_LORA_RANKS: tuple[int, ...] = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_max_lora_rank(r: int) -> int:
+    """The smallest ``max_lora_rank`` a vLLM engine needs to serve an adapter of rank ``r``."""
+    for allowed in VLLM_MAX_LORA_RANKS:
+        if allowed >= r:
+            return allowed
+    raise ConfigError(f"LoRA rank {r} exceeds vLLM's largest max_lora_rank {VLLM_MAX_LORA_RANKS[-1]}")
+
+
+class FinetuneConfig(BaseModel):
+    """How one round's LoRA fine-tune runs. Defaults are the recipe measured in DESIGN.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lora_r: int = Field(8, ge=1, le=512, description="LoRA rank. vLLM must be started with "
+                        "max_lora_rank >= this (recorded in metrics.json as max_lora_rank).")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout on the LoRA input.")
+    target_modules: list[str] | None = Field(
+        None, description="Module name suffixes that get LoRA matrices. None = per-architecture "
+        "default (bert: query,value; llama: q_proj,v_proj,o_proj,gate_proj; see DEFAULT_TARGET_MODULES).",
+    )
+    modules_to_save: list[str] | None = Field(
+        None, description="Modules trained in full and saved in the adapter. None = per mode: "
+        "classifier -> ['classifier'] (the head; the pooler stays frozen), generative -> [].",
+    )
+    epochs: int = Field(5, ge=1, le=1000, description="Passes over the training set.")
+    batch_size: int = Field(16, ge=1, description="Examples per optimiser step.")
+    learning_rate: float | None = Field(
+        None, gt=0, description="AdamW learning rate. None = per mode (classifier 5e-4, generative 2e-4).",
+    )
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0, description="Fraction of steps with linear "
+                                "warm-up; the rest decays linearly to 0.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping; null disables.")
+    max_length: int = Field(128, ge=8, le=8192, description="Max tokens per example. Classifier mode "
+                            "truncates the end of the text; generative mode truncates the start of the "
+                            "prompt so that the answer cue at its end survives.")
+    class_weighting: Literal["balanced", "none"] = Field(
+        "balanced", description="'balanced': cross-entropy weight n / (K * count_k) per class "
+        "(see al_ray.finetune.data.class_weights); 'none': plain cross-entropy.",
+    )
+    generative_loss: Literal["label_tokens", "full_vocab"] = Field(
+        "label_tokens", description="Generative mode: softmax over the label tokens' logits only (what "
+        "the scorer renormalises over) or over the whole vocabulary (also raises label mass).",
+    )
+    seed: int = Field(0, description="Seeds LoRA init, dropout and the shuffle; same seed, same data, "
+                      "same machine -> bit-identical adapter.")
+    deterministic: bool = Field(True, description="torch.use_deterministic_algorithms during training.")
+    save_merged: bool | None = Field(
+        None, description="Also write merged/ (merge_and_unload). None = per mode: classifier yes "
+        "(the pooling engine loads a plain checkpoint), generative no (vLLM applies the adapter).",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when visible.")
+    num_gpus: float | None = Field(
+        None, ge=0, description="GPUs the Ray task asks for. None = 1 if the cluster has any GPU, else 0.",
+    )
+    num_cpus: float = Field(1.0, gt=0, description="CPUs the Ray task asks for (Ray sets the task's "
+                            "torch threads from it).")
+    eval_train_loss: bool = Field(True, description="Measure the weighted loss on the training set "
+                                  "before and after training (one extra inference pass each).")
+
+    @field_validator("target_modules", "modules_to_save")
+    @classmethod
+    def _names_valid(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        if any(not isinstance(n, str) or not n.strip() for n in names):
+            raise ValueError("module names must be non-empty strings")
+        return names
+
+    @field_validator("target_modules")
+    @classmethod
+    def _targets_nonempty(cls, names: list[str] | None) -> list[str] | None:
+        if names is not None and not names:
+            raise ValueError("target_modules must name at least one module (or be null for the default)")
+        return names
+
+    def learning_rate_for(self, mode: str) -> float:
+        _check_mode(mode)
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATE[mode]
+
+    def target_modules_for(self, model_type: str) -> list[str]:
+        if self.target_modules is not None:
+            return list(self.target_modules)
+        try:
+            return list(DEFAULT_TARGET_MODULES[model_type])
+        except KeyError:
+            raise ConfigError(
+                f"no default LoRA target_modules for model_type {model_type!r}; set finetune.target_modules "
+                f"(known defaults: {sorted(DEFAULT_TARGET_MODULES)})"
+            ) from None
+
+    def modules_to_save_for(self, mode: str) -> list[str]:
+        _check_mode(mode)
+        return list(self.modules_to_save if self.modules_to_save is not None else DEFAULT_MODULES_TO_SAVE[mode])
+
+    def save_merged_for(self, mode: str) -> bool:
+        _check_mode(mode)
+        return self.save_merged if self.save_merged is not None else mode == "classifier"
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")

@@ -1,0 +1,443 @@
+"""The one narrow adapter around PEFT and transformers: everything that touches them lives here.
+
+torch/transformers/peft are imported lazily inside functions, so importing ``al_ray.finetune`` (a
+driver, a CLI ``--help``) costs nothing.
+
+Two modes:
+
+- ``classifier``: a ``*ForSequenceClassification`` encoder (round 0: ``al_ray.models.
+  build_zero_shot_classifier``); LoRA on the attention projections plus the head trained in full.
+- ``generative``: a causal LM; the target is the first token of the label's verbalizer as the next
+  token after ``TaskConfig.render_prompt(text)``. The default loss is a softmax over the label
+  tokens' logits only. Why: that restricted, renormalised distribution is exactly what the scorer
+  turns into p_<label>, entropy and margin, so training on it spends all of the adapter's capacity
+  on the decision the loop measures, and it works from the first step even when a small base puts
+  almost no mass on the label words. ``generative_loss='full_vocab'`` instead trains the ordinary
+  next-token cross-entropy over the whole vocabulary, which additionally pushes the *label mass*
+  up (keeps an off-format base on format) at the cost of a slower, noisier signal.
+
+Prompt tokenisation matches a text prompt sent to vLLM: ``tokenizer(prompt)`` with its default
+special tokens; over-long prompts are cut from the left, so the answer cue at the end survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from al_ray.errors import ConfigError, LabelTokenCollisionError
+from al_ray.finetune.config import FinetuneConfig
+
+
+# --------------------------------------------------------------------------------------------------
+# Label verbalizers (generative mode)
+# TODO(unify): the scoring stage computes the same label -> token mapping in
+# al_ray/scoring/verbalizers.py; stages do not import each other, so this is a private twin. Both
+# must pick the same token for a label or the adapter trains one token and the scorer reads another.
+# --------------------------------------------------------------------------------------------------
+
+def label_token_ids(tokenizer: Any, labels: Sequence[str]) -> list[int]:
+    """First token of each label as the model would write it after the prompt (``" " + label``).
+
+    BPE/SentencePiece tokenizers have distinct leading-space tokens ("Ġyes"/"▁yes"); a WordPiece
+    tokenizer ignores the space. If the leading space tokenizes to a bare space piece, the label's
+    own first token is used instead. Two labels sharing a first token cannot be told apart:
+    ``LabelTokenCollisionError``.
+    """
+    ids: list[int] = []
+    for lab in labels:
+        toks = tokenizer.encode(" " + lab, add_special_tokens=False)
+        if toks and tokenizer.decode(toks[:1]).strip() == "":
+            toks = toks[1:] or tokenizer.encode(lab, add_special_tokens=False)
+        if not toks:
+            raise ConfigError(f"label {lab!r} tokenizes to nothing")
+        ids.append(int(toks[0]))
+    seen: dict[int, str] = {}
+    for lab, tid in zip(labels, ids):
+        if tid in seen:
+            raise LabelTokenCollisionError(
+                f"labels {seen[tid]!r} and {lab!r} share the first token {tokenizer.decode([tid])!r} (id {tid}); "
+                "rename one so their first tokens differ"
+            )
+        seen[tid] = lab
+    return ids
+
+
+# --------------------------------------------------------------------------------------------------
+# Determinism
+# --------------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def deterministic(enabled: bool = True) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` for the block, restoring the previous setting after.
+
+    ``warn_only``: on CPU every op we use has a deterministic kernel; on CUDA an op without one
+    warns rather than fails (set CUBLAS_WORKSPACE_CONFIG=:4096:8 for bit-identical GPU runs).
+    """
+    import torch
+
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("finetune.device is 'cuda' but no CUDA device is visible to this process")
+    return device
+
+
+# --------------------------------------------------------------------------------------------------
+# Model construction
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class LoraModel:
+    """A PEFT-wrapped model ready to train, with what the loop needs to feed it."""
+
+    model: Any  # peft.PeftModel
+    tokenizer: Any
+    mode: str
+    model_type: str
+    target_modules: list[str]
+    modules_to_save: list[str]
+    label_token_ids: list[int] | None = None  # generative mode
+    notes: list[str] = field(default_factory=list)
+
+    def trainable_parameters(self) -> tuple[int, int]:
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.model.parameters())
+        return trainable, total
+
+
+def load_tokenizer(model_dir: str | Path, mode: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if mode == "generative":
+        tok.padding_side = "left"  # every prompt ends at position -1: one logits row per prompt
+        tok.truncation_side = "left"  # keep the answer cue at the end of the prompt
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str]) -> tuple[Any, list[str]]:
+    """Load the base checkpoint for ``mode``; returns (model, notes)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    notes: list[str] = []
+    cfg = AutoConfig.from_pretrained(str(model_dir))
+    if mode == "classifier":
+        archs = list(getattr(cfg, "architectures", None) or [])
+        has_head = any(a.endswith("ForSequenceClassification") for a in archs)
+        if has_head:
+            ckpt_labels = [cfg.id2label[i] for i in sorted(cfg.id2label)] if cfg.id2label else []
+            if ckpt_labels != list(labels):
+                raise ConfigError(
+                    f"classifier checkpoint {model_dir} has labels {ckpt_labels}, the task has {list(labels)} "
+                    "(same names, same order); rebuild the round-0 classifier for this task"
+                )
+            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
+        else:
+            notes.append("base has no classification head: a new head was initialised from the seed")
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(model_dir), dtype=torch.float32, num_labels=len(labels),
+                id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
+            )
+    elif mode == "generative":
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    else:
+        raise ConfigError(f"mode must be 'classifier' or 'generative', got {mode!r}")
+    return model, notes
+
+
+def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], config: FinetuneConfig) -> LoraModel:
+    """Load ``model_dir`` and wrap it with fresh LoRA matrices (seeded from ``config.seed``)."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    tokenizer = load_tokenizer(model_dir, mode)
+    torch.manual_seed(config.seed)  # a classifier head missing from the checkpoint is drawn here
+    base, notes = load_base_model(model_dir, mode, labels)
+    model_type = str(base.config.model_type)
+    targets = config.target_modules_for(model_type)
+    to_save = config.modules_to_save_for(mode)
+    lora_cfg = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        modules_to_save=to_save or None,
+        bias="none",
+        task_type=TaskType.SEQ_CLS if mode == "classifier" else TaskType.CAUSAL_LM,
+    )
+    torch.manual_seed(config.seed)  # LoRA A matrices (kaiming-uniform) come from the global generator
+    try:
+        model = get_peft_model(base, lora_cfg)
+    except ValueError as exc:  # PEFT: "Target modules {...} not found in the base model"
+        raise ConfigError(f"cannot apply LoRA to {model_type} checkpoint {model_dir}: {exc}") from exc
+    lm = LoraModel(model=model, tokenizer=tokenizer, mode=mode, model_type=model_type,
+                   target_modules=targets, modules_to_save=to_save, notes=notes)
+    if mode == "generative":
+        lm.label_token_ids = label_token_ids(tokenizer, labels)
+    return lm
+
+
+# --------------------------------------------------------------------------------------------------
+# Forward passes: logits over the label set, one row per text
+# --------------------------------------------------------------------------------------------------
+
+def classifier_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_length: int, device: str) -> Any:
+    """[B, K] head logits of a (PEFT or plain) sequence classifier."""
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = {k: v.to(device) for k, v in enc.items()}
+    return model(**enc).logits
+
+
+def next_token_logits(model: Any, tokenizer: Any, prompts: Sequence[str], max_length: int, device: str) -> Any:
+    """[B, V] next-token logits after each prompt (left-padded; positions count real tokens only)."""
+    enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    mask = enc["attention_mask"].to(device)
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=enc["input_ids"].to(device), attention_mask=mask, position_ids=position_ids,
+                logits_to_keep=1)
+    return out.logits[:, -1, :]
+
+
+def label_probabilities(model: Any, tokenizer: Any, texts_or_prompts: Sequence[str], *, mode: str,
+                        max_length: int, label_token_ids: Sequence[int] | None = None,
+                        batch_size: int = 32, device: str = "cpu") -> Any:
+    """[N, K] probabilities over the label set, renormalised as the scorer does (float64 tensor).
+
+    Classifier mode takes texts; generative mode takes already rendered prompts. Inference only.
+    """
+    import torch
+
+    was_training = model.training
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(texts_or_prompts), batch_size):
+            chunk = list(texts_or_prompts[start:start + batch_size])
+            if mode == "classifier":
+                logits = classifier_logits(model, tokenizer, chunk, max_length, device)
+            else:
+                logits = next_token_logits(model, tokenizer, chunk, max_length, device)[:, list(label_token_ids)]
+            rows.append(torch.softmax(logits.double(), dim=-1).cpu())
+    model.train(was_training)
+    return torch.cat(rows) if rows else torch.zeros((0, 0), dtype=torch.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training loop
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainReport:
+    train_loss_per_epoch: list[float]
+    train_loss_before: float | None
+    train_loss_after: float | None
+    train_accuracy_after: float | None
+    steps: int
+    seconds: float
+
+
+class _Objective:
+    """Weighted cross-entropy for one mode, on batches given as index lists into ``inputs``."""
+
+    def __init__(self, lm: LoraModel, inputs: Sequence[str], weights: Sequence[float],
+                 config: FinetuneConfig, device: str) -> None:
+        import torch
+
+        self.lm, self.inputs, self.config, self.device = lm, inputs, config, device
+        self.class_w = torch.tensor(list(weights), dtype=torch.float32, device=device)
+        self.full_vocab = lm.mode == "generative" and config.generative_loss == "full_vocab"
+        self.tok_ids = (torch.tensor(lm.label_token_ids, dtype=torch.long, device=device)
+                        if lm.mode == "generative" else None)
+
+    def logits(self, idx: Sequence[int]) -> Any:
+        """Logits the loss is taken over: [B, K] (classifier, label_tokens) or [B, V] (full_vocab)."""
+        batch = [self.inputs[i] for i in idx]
+        if self.lm.mode == "classifier":
+            return classifier_logits(self.lm.model, self.lm.tokenizer, batch, self.config.max_length,
+                                     self.device).float()
+        nt = next_token_logits(self.lm.model, self.lm.tokenizer, batch, self.config.max_length, self.device).float()
+        return nt if self.full_vocab else nt[:, self.tok_ids]
+
+    def label_logits(self, logits: Any) -> Any:
+        return logits[:, self.tok_ids] if self.full_vocab else logits
+
+    def loss(self, logits: Any, y: Any) -> Any:
+        """Batch mean weighted by class weight (torch's weighted-mean convention)."""
+        import torch
+        import torch.nn.functional as F
+
+        if not self.full_vocab:
+            return F.cross_entropy(logits, y, weight=self.class_w)
+        vocab_w = torch.ones(logits.shape[-1], dtype=torch.float32, device=self.device)
+        vocab_w[self.tok_ids] = self.class_w
+        return F.cross_entropy(logits, self.tok_ids[y], weight=vocab_w)
+
+    def batch_weight(self, y: Any) -> float:
+        return float(self.class_w[y].double().sum())
+
+    def evaluate(self, labels_t: Any, batch_size: int) -> tuple[float, float]:
+        """(weighted loss, accuracy) over the whole training set in eval mode (no dropout)."""
+        import torch
+
+        n = len(self.inputs)
+        self.lm.model.eval()
+        total, total_w, correct = 0.0, 0.0, 0
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                idx = list(range(start, min(n, start + batch_size)))
+                y = labels_t[idx]
+                logits = self.logits(idx)
+                bw = self.batch_weight(y)
+                total += float(self.loss(logits, y)) * bw
+                total_w += bw
+                correct += int((self.label_logits(logits).argmax(-1) == y).sum())
+        self.lm.model.train()
+        return total / max(total_w, 1e-12), correct / max(n, 1)
+
+
+def train(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weights: Sequence[float],
+          config: FinetuneConfig, *, device: str = "cpu",
+          log: Callable[[str], None] | None = None) -> TrainReport:
+    """Plain torch loop: AdamW, linear warm-up/decay, seeded shuffle, weighted cross-entropy.
+
+    ``inputs`` are texts (classifier) or rendered prompts (generative). Reproducible: the shuffle
+    uses its own ``torch.Generator`` seeded from ``config.seed`` and dropout draws from the global
+    generator reseeded here, so the same seed on the same machine gives the same adapter bit for bit.
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    n = len(inputs)
+    if n == 0:
+        raise ConfigError("no training examples")
+    lm.model.to(device)
+    labels_t = torch.tensor(list(label_ids), dtype=torch.long, device=device)
+    obj = _Objective(lm, inputs, weights, config, device)
+
+    params = [p for p in lm.model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.learning_rate_for(lm.mode), weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = int(total_steps * config.warmup_ratio)
+
+    def lr_lambda(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
+
+    before = None
+    if config.eval_train_loss:
+        before, _ = obj.evaluate(labels_t, config.batch_size)
+
+    gen = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # dropout masks
+    lm.model.train()
+    per_epoch: list[float] = []
+    step = 0
+    for epoch in range(config.epochs):
+        order = torch.randperm(n, generator=gen).tolist()
+        epoch_loss, epoch_w = 0.0, 0.0
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            y = labels_t[idx]
+            loss = obj.loss(obj.logits(idx), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            opt.step()
+            sched.step()
+            step += 1
+            bw = obj.batch_weight(y)
+            epoch_loss += float(loss.detach()) * bw
+            epoch_w += bw
+        per_epoch.append(epoch_loss / max(epoch_w, 1e-12))
+        if log:
+            log(f"epoch {epoch + 1}/{config.epochs}: weighted train loss {per_epoch[-1]:.4f}")
+
+    after = acc = None
+    if config.eval_train_loss:
+        after, acc = obj.evaluate(labels_t, config.batch_size)
+    lm.model.eval()
+    return TrainReport(train_loss_per_epoch=per_epoch, train_loss_before=before, train_loss_after=after,
+                       train_accuracy_after=acc, steps=step, seconds=time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------------
+
+def save_adapter(lm: LoraModel, out_dir: str | Path, *, base_model_name: str | None = None) -> Path:
+    """``adapter_config.json`` + ``adapter_model.safetensors`` (what vLLM's LoRARequest and
+    ``PeftModel.from_pretrained`` read). ``base_model_name`` is recorded in the adapter config."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = lm.model
+    if base_model_name is not None:
+        for cfg in model.peft_config.values():
+            cfg.base_model_name_or_path = base_model_name
+    model.save_pretrained(str(out))
+    return out
+
+
+def save_merged(lm: LoraModel, out_dir: str | Path) -> Path:
+    """Fold the LoRA deltas into the base weights (``merge_and_unload``) and write a plain checkpoint
+    plus the tokenizer. Consumes ``lm.model``: save the adapter first."""
+    import torch
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        merged = lm.model.merge_and_unload()
+    merged.save_pretrained(str(out))
+    tok = lm.tokenizer
+    if lm.mode == "generative":  # store the library defaults, not our training-time padding choices
+        tok.padding_side, tok.truncation_side = "right", "right"
+    tok.save_pretrained(str(out))
+    lm.model = merged
+    return out
+
+
+def adapter_state(adapter_dir: str | Path) -> dict[str, Any]:
+    """The saved adapter tensors (for comparisons in tests and audits)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+
+
+def load_peft_model(base_dir: str | Path, adapter_dir: str | Path, mode: str) -> tuple[Any, Any]:
+    """Base + saved adapter as a PEFT model (eval mode) and its tokenizer: the reference
+    implementation the engines are checked against."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    tok = load_tokenizer(base_dir, mode)
+    cls = AutoModelForSequenceClassification if mode == "classifier" else AutoModelForCausalLM
+    base = cls.from_pretrained(str(base_dir), dtype=torch.float32)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model.eval()
+    return model, tok

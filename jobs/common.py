@@ -1,0 +1,344 @@
+"""What every job entry point shares: exit codes, argument parsing, Ray start-up, the job summary.
+
+Exit codes (also in docs/CLUSTER.md) — what a scheduler should do with each:
+
+    ====  ===================  =====================================================================
+    code  status               meaning / what to do
+    ====  ===================  =====================================================================
+    0     succeeded            all work done (or nothing needed doing)
+    1     partial_failure      finished, but some shards failed or were quarantined; rerun retries
+                               only those (completed units are skipped)
+    2     bad_input            config or input invalid (bad YAML/field, missing corpus, bad flag);
+                               retrying will not help until the input is fixed
+    3     waiting_for_labels   run/round only: a labelling batch is out with annotators; resubmit
+                               after labels are imported
+    4     internal_error       anything else (cluster unreachable, storage failing after retries,
+                               a bug, interrupted); retrying may help, the summary names the error
+    ====  ===================  =====================================================================
+
+The job summary (``--summary URL``, and the last stdout line ``AL_RAY_JOB_SUMMARY {json}``)::
+
+    {"format": "al_ray.job_summary/v1", "job": "score", "status": "succeeded", "exit_code": 0,
+     "message": "...", "error": null | {"type": ..., "message": ...},
+     "started_at": ..., "finished_at": ..., "wall_seconds": ..., "submission_id": ... | null,
+     "args": {... redacted ...}, "summary_url": ..., "result": {... the library's summary ...}}
+
+Credentials never reach it: arguments are redacted by key (``al_ray.security.redact``, and
+``--set storage_options.secret=...`` values), and the whole serialised text goes through ``scrub``,
+which removes every registered secret value (storage options, AWS_* and similar variables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import enum
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+SUMMARY_PREFIX = "AL_RAY_JOB_SUMMARY"
+SUMMARY_FORMAT = "al_ray.job_summary/v1"
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    PARTIAL_FAILURE = 1
+    BAD_INPUT = 2
+    WAITING_FOR_LABELS = 3
+    INTERNAL_ERROR = 4
+
+
+STATUS = {
+    ExitCode.OK: "succeeded",
+    ExitCode.PARTIAL_FAILURE: "partial_failure",
+    ExitCode.BAD_INPUT: "bad_input",
+    ExitCode.WAITING_FOR_LABELS: "waiting_for_labels",
+    ExitCode.INTERNAL_ERROR: "internal_error",
+}
+
+
+class UsageError(Exception):
+    """A flag or argument is invalid (exit 2)."""
+
+
+class JobInterrupted(Exception):
+    """SIGTERM (``ray job stop``, a pod eviction) arrived while the job ran (exit 4)."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Map an exception to the exit code a scheduler acts on (by type, never by message text)."""
+    from pydantic import ValidationError
+
+    from al_ray.errors import ConfigError, InputError, WaitingForLabels
+
+    if isinstance(exc, WaitingForLabels):
+        return ExitCode.WAITING_FOR_LABELS
+    if isinstance(exc, (ConfigError, InputError, ValidationError, UsageError)):
+        return ExitCode.BAD_INPUT
+    return ExitCode.INTERNAL_ERROR
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set a.b=1 --set c=x`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise UsageError(f"--set {key}: value is not valid YAML: {exc}") from exc
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise UsageError(f"--set {key}: {p} is both a value and a section")
+        node[parts[-1]] = value
+    return out
+
+
+def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Exit codes: 0 succeeded, 1 partial failure, 2 bad input/config, "
+                                       "3 waiting for labels, 4 internal error (see docs/CLUSTER.md).")
+    p.add_argument("--summary", metavar="URL", default=None,
+                   help="where to write the job summary JSON (any fsspec URL); a default beside the output "
+                        "is used when omitted")
+    p.add_argument("--ray-address", default=None,
+                   help="Ray cluster to connect to; default $RAY_ADDRESS (set by `ray job submit`) or 'auto'; "
+                        "'local' starts a private local Ray instance")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (dotted path, YAML value); repeatable")
+    return p
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """Parse, or return the exit code argparse chose (2 for a usage error, 0 for --help)."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.BAD_INPUT)
+        if code:
+            emit_summary(_summary_doc(parser.prog, ExitCode.BAD_INPUT, "invalid command-line arguments",
+                                      None, {"argv": list(argv if argv is not None else sys.argv[1:])},
+                                      utc_now(), 0.0, None, None), None, None)
+        return int(code)
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class JobResult:
+    """What a job body returns: its exit code (0 or 1), the library summary and a one-line message."""
+
+    exit_code: ExitCode
+    result: dict[str, Any]
+    message: str = ""
+
+
+@dataclass
+class JobContext:
+    name: str
+    args: argparse.Namespace
+    summary_url: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    ray_started: bool = False
+
+    def set_storage_options(self, options: Mapping[str, Any] | None) -> None:
+        from al_ray.security import register_storage_options
+
+        self.storage_options = dict(options or {})
+        register_storage_options(self.storage_options)
+
+    def init_ray(self) -> None:
+        """Connect to the cluster (call after the config validated, so bad input fails fast)."""
+        import ray
+
+        if ray.is_initialized():  # e.g. main() called inside a process already connected
+            return
+        address = self.args.ray_address or os.environ.get("RAY_ADDRESS") or "auto"
+        if address == "local":
+            ray.init(logging_level="warning")
+        else:
+            ray.init(address=address, logging_level="warning")
+        self.ray_started = True
+
+    def shutdown_ray(self) -> None:
+        if self.ray_started:
+            import ray
+
+            ray.shutdown()
+            self.ray_started = False
+
+
+def submission_id() -> str | None:
+    """The Ray job submission id when running under ``ray job submit`` (from the job config env)."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw).get("metadata", {}).get("job_submission_id")
+    except (ValueError, AttributeError):
+        return None
+
+
+def _summary_doc(job: str, code: ExitCode, message: str, error: dict[str, str] | None, args: Mapping[str, Any],
+                 started_at: str, wall: float, result: dict[str, Any] | None, summary_url: str | None) -> dict:
+    # Only the arguments are redacted by key (they may carry --set storage_options.secret=...);
+    # results are scrubbed as text in emit_summary, so a field such as "tokens_per_second" survives.
+    return {
+        "format": SUMMARY_FORMAT,
+        "job": job,
+        "status": STATUS[ExitCode(code)],
+        "exit_code": int(code),
+        "message": message,
+        "error": error,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "wall_seconds": round(wall, 3),
+        "submission_id": submission_id(),
+        "args": _redact_args(args),
+        "summary_url": summary_url,
+        "result": result or {},
+    }
+
+
+def _redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    from al_ray.security import redact
+
+    out = redact(dict(args))
+    if isinstance(out.get("overrides"), list):  # "a.secret=VALUE" -> "a.secret=***"
+        redacted = []
+        for item in out["overrides"]:
+            key, sep, value = str(item).partition("=")
+            if sep:
+                value = redact({key.rsplit(".", 1)[-1]: value})[key.rsplit(".", 1)[-1]]
+            redacted.append(f"{key}{sep}{value}")
+        out["overrides"] = redacted
+    return out
+
+
+def emit_summary(doc: dict[str, Any], url: str | None, storage_options: Mapping[str, Any] | None) -> None:
+    """Write the summary to ``url`` (if any) and print the ``AL_RAY_JOB_SUMMARY`` line last."""
+    from al_ray import storage
+    from al_ray.security import scrub
+
+    text = scrub(json.dumps(doc, sort_keys=True, default=str))
+    if url:
+        try:
+            storage.write_bytes_atomic(url, scrub(json.dumps(doc, indent=2, sort_keys=True, default=str)).encode(),
+                                       storage_options)
+        except Exception as exc:  # the printed line still reaches the scheduler
+            print(f"warning: could not write the job summary to {scrub(url)}: {scrub(str(exc))}",
+                  file=sys.stderr, flush=True)
+    sys.stderr.flush()
+    print(f"{SUMMARY_PREFIX} {text}", flush=True)
+
+
+def parse_summary_line(logs: str) -> dict[str, Any] | None:
+    """The last ``AL_RAY_JOB_SUMMARY`` document in a job's logs (for schedulers and tests)."""
+    found = None
+    for line in logs.splitlines():
+        line = line.strip()
+        if line.startswith(SUMMARY_PREFIX + " "):
+            try:
+                found = json.loads(line[len(SUMMARY_PREFIX) + 1:])
+            except ValueError:
+                continue
+    return found
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001
+    raise JobInterrupted(f"received signal {signum}")
+
+
+def run_job(name: str, args: argparse.Namespace, body: Callable[[JobContext], JobResult],
+            default_summary_url: str | None = None) -> int:
+    """Run ``body`` and turn whatever happens into a summary and an exit code (never raises)."""
+    from al_ray.security import scrub
+
+    started_at, t0 = utc_now(), time.monotonic()
+    ctx = JobContext(name=name, args=args, summary_url=args.summary or default_summary_url)
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread
+        previous = None
+    error = None
+    result: dict[str, Any] | None = None
+    try:
+        out = body(ctx)
+        code, result, message = ExitCode(out.exit_code), out.result, out.message
+    except BaseException as exc:  # noqa: BLE001 - every outcome must end in a summary
+        if isinstance(exc, KeyboardInterrupt):
+            exc = JobInterrupted("interrupted")
+        code = exit_code_for(exc)
+        message = scrub(str(exc)) or type(exc).__name__
+        error = {"type": type(exc).__name__, "message": message}
+        if code == ExitCode.WAITING_FOR_LABELS:
+            error = None
+        if code == ExitCode.INTERNAL_ERROR:
+            print(scrub("".join(traceback.format_exception(exc))), file=sys.stderr, flush=True)
+        else:
+            print(f"{name}: {STATUS[code]}: {message}", file=sys.stderr, flush=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        try:
+            ctx.shutdown_ray()
+        except Exception:  # noqa: BLE001
+            pass
+    doc = _summary_doc(name, code, message, error, vars(args), started_at, time.monotonic() - t0, result,
+                       ctx.summary_url)
+    emit_summary(doc, ctx.summary_url, ctx.storage_options)
+    return int(code)
+
+
+def to_plain(obj: Any) -> dict[str, Any]:
+    """A library summary object as a JSON-able dict (``to_dict``/``model_dump``/dataclass/dict)."""
+    from dataclasses import asdict, is_dataclass
+
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    if hasattr(obj, "model_dump"):
+        return dict(obj.model_dump(mode="json"))
+    if is_dataclass(obj):
+        return asdict(obj)
+    return {"value": str(obj)}
+
+
+def require_exists(url: str, what: str, storage_options: Mapping[str, Any] | None) -> None:
+    """Fail fast with exit 2 when an input location does not exist (checked before Ray starts)."""
+    from al_ray import storage
+    from al_ray.errors import InputError, StorageError
+    from al_ray.security import scrub
+
+    try:
+        found = storage.exists(url, storage_options)
+    except (OSError, ValueError) as exc:
+        raise StorageError(f"cannot check {what} {scrub(url)}: {scrub(str(exc))}") from exc
+    if not found:
+        raise InputError(f"{what} does not exist", location=scrub(url))
