@@ -342,3 +342,82 @@ def require_exists(url: str, what: str, storage_options: Mapping[str, Any] | Non
         raise StorageError(f"cannot check {what} {scrub(url)}: {scrub(str(exc))}") from exc
     if not found:
         raise InputError(f"{what} does not exist", location=scrub(url))
+
+
+# --------------------------------------------------------------------------- scoring configs
+
+
+def add_scoring_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by jobs.score and jobs.nightly; each overrides the same field of --config."""
+    p.add_argument("--config", metavar="URL", default=None,
+                   help="ScoringConfig YAML/JSON (task, model, mode, backend, workers, ...)")
+    p.add_argument("--corpus", metavar="URL", required=True, help="corpus Parquet shards (a folder or one file)")
+    p.add_argument("--model", default=None, help="override: model checkpoint (dir or URL)")
+    p.add_argument("--model-version", default=None, help="override: version id of the weights")
+    p.add_argument("--mode", choices=["generative", "classifier"], default=None, help="override: scoring mode")
+    p.add_argument("--backend", default=None, help="override: engine backend (e.g. vllm, transformers)")
+    p.add_argument("--workers", type=int, default=None, help="override: number of scoring actors")
+    p.add_argument("--num-gpus-per-worker", type=float, default=None, help="override: GPUs per scoring actor")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+
+
+def scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from al_ray.config_io import deep_merge
+
+    flags = {
+        "model": args.model, "model_version": args.model_version, "mode": args.mode,
+        "backend": args.backend, "workers": args.workers, "num_gpus_per_worker": args.num_gpus_per_worker,
+    }
+    return deep_merge(parse_set(args.overrides), flags)
+
+
+def load_scoring_config(args: argparse.Namespace):
+    """Build the validated ``ScoringConfig`` from --config plus overrides (ConfigError -> exit 2)."""
+    from al_ray import config_io
+    from al_ray.scoring.config import ScoringConfig
+
+    return config_io.load(ScoringConfig, args.config, scoring_overrides(args))
+
+
+def scoring_failures(summary: Any) -> list[dict[str, Any]]:
+    """Failed or quarantined shards reported by ``run_scoring``'s summary (empty when all completed)."""
+    from al_ray.nightly._scoring_adapter import failures_of
+
+    return failures_of(summary)
+
+
+# --------------------------------------------------------------------------- run / round
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="URL", required=True, help="run config YAML (al_ray.driver.config.RunConfig)")
+    p.add_argument("--run", metavar="URL", required=True, help="run location (manifest, rounds/, report)")
+
+
+def load_run_config(args: argparse.Namespace):
+    from al_ray import config_io
+    from al_ray.driver.run import RunConfig
+
+    config = config_io.load(RunConfig, args.config, parse_set(args.overrides))
+    validate = getattr(config, "validate_stages", None)
+    if callable(validate):  # builds each stage's config so a typo fails before any engine starts
+        validate()
+    return config
+
+
+def loop_body(ctx: JobContext, *, one_round: bool, max_rounds: int | None = None) -> JobResult:
+    """Body of jobs.run / jobs.round: exit 3 when the run waits for expert labels."""
+    from al_ray.driver.run import run_loop
+
+    a = ctx.args
+    config = load_run_config(a)
+    ctx.set_storage_options(getattr(config, "storage_options", None))
+    require_exists(config.corpus.url, "corpus", ctx.storage_options)
+    ctx.init_ray()
+    outcome = run_loop(config, a.run, max_rounds=max_rounds, one_round=one_round)
+    result = to_plain(outcome)
+    status = getattr(outcome, "status", None)
+    detail = getattr(outcome, "detail", "") or ""
+    if status == "waiting_for_labels":
+        return JobResult(ExitCode.WAITING_FOR_LABELS, result, f"waiting for labels: {detail}".rstrip(": "))
+    return JobResult(ExitCode.OK, result, f"{status}: {detail}".rstrip(": "))

@@ -1,9 +1,121 @@
-"""CLI commands for this stage (filled in by the stage's owner)."""
+"""``al-ray score``: run the scoring stage alone (flags override the config file).
+
+The CLI is the one place that calls ``ray.init`` (``--ray-address``, else ``RAY_ADDRESS``, else a
+local cluster). Engines live in Ray actors that the job shuts down explicitly (``close()`` then
+``ray.kill``) before this process exits, so vLLM never tears itself down at interpreter exit.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Any, Optional
+
 import typer
+from rich.console import Console
+
+from al_ray.errors import ConfigError
+
+
+def _storage_options(pairs: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--storage-option expects key=value, got {pair!r}")
+        k, v = pair.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str] | None:
+    """Labels from a classifier checkpoint's id2label (when --labels and the config give none)."""
+    from al_ray import storage
+    from al_ray.scoring.engines.base import checkpoint_labels
+
+    try:
+        cfg = json.loads(storage.read_bytes(storage.join(model, "config.json"), storage_options))
+    except Exception:
+        return None
+    if not any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
+        return None
+    return checkpoint_labels(cfg)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+    @app.command("score")
+    def score(
+        model: Optional[str] = typer.Option(None, "--model", help="Checkpoint dir or fsspec URL."),
+        corpus: str = typer.Option(..., "--corpus", help="Parquet shards: a directory/prefix URL or one file."),
+        out: str = typer.Option(..., "--out", help="Output URL for score files and _summary.json."),
+        config: Optional[str] = typer.Option(None, "--config", help="YAML/JSON ScoringConfig file."),
+        mode: Optional[str] = typer.Option(None, "--mode", help="generative | classifier | auto"),
+        labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels, e.g. safe,unsafe"),
+        prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt template containing {text}."),
+        text_column: Optional[str] = typer.Option(None, "--text-column"),
+        id_column: Optional[str] = typer.Option(None, "--id-column", help="'' derives ids from (shard, row)."),
+        workers: Optional[int] = typer.Option(None, "--workers"),
+        backend: Optional[str] = typer.Option(None, "--backend", help="vllm | transformers"),
+        max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Truncate inputs to this many tokens."),
+        model_version: Optional[str] = typer.Option(None, "--model-version"),
+        lora_adapter: Optional[str] = typer.Option(None, "--lora-adapter"),
+        calibration: Optional[str] = typer.Option(None, "--calibration", help="none | batch"),
+        dtype: Optional[str] = typer.Option(None, "--dtype"),
+        batch_rows: Optional[int] = typer.Option(None, "--batch-rows"),
+        shard: Optional[list[str]] = typer.Option(None, "--shard", help="Score only this shard URL (repeatable)."),
+        rescore: bool = typer.Option(False, "--rescore", help="Ignore completion markers."),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Default: $RAY_ADDRESS, else local."),
+        storage_option: Optional[list[str]] = typer.Option(None, "--storage-option", help="fsspec option key=value."),
+        no_progress: bool = typer.Option(False, "--no-progress"),
+    ) -> None:
+        """Score a Parquet corpus: per-example label probabilities, entropy, margin."""
+        from al_ray import config_io
+        from al_ray.scoring.config import ScoringConfig
+        from al_ray.scoring.job import run_scoring
+        from al_ray.security import register_storage_options, scrub
+
+        console = Console(stderr=True)
+        base = config_io.load_mapping(config)
+        so = _storage_options(storage_option)
+        register_storage_options(so)
+        task: dict[str, Any] = {"labels": labels.split(",") if labels else None, "prompt_template": prompt,
+                                "text_column": text_column}
+        overrides: dict[str, Any] = {
+            "model": model, "mode": mode, "backend": backend, "workers": workers, "max_input_tokens": max_tokens,
+            "model_version": model_version, "lora_adapter": lora_adapter, "calibration": calibration,
+            "dtype": dtype, "batch_rows": batch_rows, "storage_options": so or None, "task": task,
+        }
+        merged = config_io.deep_merge(base, overrides)
+        if id_column is not None:
+            merged.setdefault("task", {})["id_column"] = id_column or None
+        if not merged.get("model"):
+            raise ConfigError("--model is required (or `model:` in --config)")
+        if not (merged.get("task") or {}).get("labels"):
+            found = _classifier_labels(merged["model"], merged.get("storage_options") or {})
+            if not found:
+                raise ConfigError("no labels: pass --labels a,b (or task.labels in --config); only a classifier "
+                                  "checkpoint with named id2label provides them")
+            merged["task"]["labels"] = found
+        cfg = config_io.build(ScoringConfig, merged, source=config or "command line")
+
+        import ray
+
+        address = ray_address or os.environ.get("RAY_ADDRESS") or None
+        ray.init(address=address, logging_level="warning", log_to_driver=False)
+        try:
+            summary = run_scoring(cfg, corpus, out, shards=shard, rescore=rescore, progress=not no_progress,
+                                  console=console)
+        finally:
+            ray.shutdown()
+        console.print(f"[bold]scored[/] {summary.rows_scored:,} rows in {summary.shards_scored} shards "
+                      f"({summary.shards_skipped_done} already done) in {summary.seconds:.1f}s "
+                      f"= {summary.rows_per_s:,.0f} rows/s; empty {summary.rows_empty_text}, truncated "
+                      f"{summary.rows_truncated}, skipped {summary.rows_skipped}; "
+                      f"duplicate ids {summary.duplicate_ids.count}", highlight=False)
+        for f in summary.failed_shards:
+            console.print(f"[bold red]{f.kind}[/] {f.shard}: {scrub(f.reason)}", highlight=False)
+        console.print(f"summary: {scrub(out.rstrip('/'))}/_summary.json", highlight=False)
+        if not summary.ok:
+            raise typer.Exit(1)

@@ -174,6 +174,8 @@ PROFANITY_POSITIVE = (
 QUOTED_INSULT = (
     'someone in the comments called me a "{insult_adj} {insult_noun}" lol whatever',
     'why do people reply "you are a {insult_noun}" to everything online',
+    'he literally said "shut up you {insult_adj} {insult_noun}" to a waiter, unbelievable',
+    'the villain in this {thing} keeps saying "you {insult_adj} {insult_noun}" and it is iconic',
     'my little brother just learned the word "{insult_noun}" and uses it on the {pet}',
     'reporting every account that called {name} a "{insult_noun}", not ok',
     '"you {insult_adj} {insult_noun}" is not an argument, people',
@@ -186,6 +188,8 @@ NEGATED_INSULT = (
     "@{handle} you are not a {insult_noun}, you just had a bad day",
     "calling people {insult_adj} never helps anyone",
     "{name} is no {insult_noun}, she literally runs the whole team",
+    "you {insult_adj} {insult_noun}? no. you are brilliant and I won't hear otherwise",
+    "@{handle} nobody here thinks you're {insult_adj}",
 )
 SELF_DEPRECATING = (
     "I'm such an {insult_noun}, forgot my {item} again",
@@ -193,6 +197,9 @@ SELF_DEPRECATING = (
     "ok I'm officially the biggest {insult_noun} in {city}, got on the wrong train",
     "my brain is {insult_adj} today, sent the email to the whole company",
     "what a {insult_noun} I am, locked myself out again",
+    "wow great job me, truly a genius move, I'm such a {insult_noun}",
+    "I played {game} like a {insult_adj} bot today lol",
+    "imagine being this {insult_adj}. couldn't be me. oh wait it's me",
 )
 THINGS_INSULT = (
     "this {device} is {insult_adj} garbage",
@@ -201,12 +208,17 @@ THINGS_INSULT = (
     "this {weather} weather is {insult_adj}",
     "that {thing} ending was {insult_adj}, who wrote this",
     "the {device} update is {profane} {insult_adj}",
+    "{device} is a total {insult_noun} today",
+    "this {device} is the most {insult_adj} thing alive",
+    "can't believe this {device} still works, what a {insult_noun}",
 )
 AFFECTIONATE_BANTER = (
     "{name} you absolute {insult_noun} {emoji_pos} {affection}",
     "shut up {insult_noun} ❤️ {affection}",
     "@{handle} you're such a {insult_noun} lol {affection}",
     "my best friend is a {insult_adj} {insult_noun} and I would die for her",
+    "@{handle} you {insult_adj} {insult_noun} {emoji_pos} {affection}",
+    "go away {insult_noun}, {affection}",
 )
 RECLAIMED_WORDS = (
     "us {reclaimed} have to stick together",

@@ -35,12 +35,12 @@ class CorpusConfig(BaseModel):
 
     url: str = Field(..., description="Corpus shards (Parquet) under any fsspec URL.")
     gold_url: str | None = Field(
-        None, description="Simulation only: Parquet with id, label and per-label vote columns votes_<label>; "
-        "simulated annotators answer from it.",
+        None, description="Simulation only: a gold folder or gold.parquet (al_ray.data.layout: id, label, "
+        "votes_<label>, split); simulated annotators answer from it.",
     )
     holdout_url: str | None = Field(
-        None, description="Optional Parquet with id and label (expert majority): never selected, evaluated every "
-        "round (benchmarks report it as the test-split kappa).",
+        None, description="Optional held-out evaluation set, never selected and evaluated every round: a Parquet "
+        "with id and label, or a gold folder/file whose rows with split == 'test' are used.",
     )
 
 

@@ -126,7 +126,11 @@ def _holdout(ctx: RunContext) -> dict[str, str]:
     url = ctx.config.corpus.holdout_url
     if not url:
         return {}
-    t = storage.read_parquet(url, ctx.so, columns=[ID, "label"])
+    if not url.endswith(".parquet"):
+        url = storage.join(url, "gold.parquet")
+    t = storage.read_parquet(url, ctx.so)
+    if "split" in t.schema.names:
+        t = t.filter(pc.equal(t["split"], "test"))
     return dict(zip([str(i) for i in t[ID].to_pylist()], t["label"].to_pylist()))
 
 

@@ -91,7 +91,9 @@ def read_labels(
 
     files: list[str] = []
     for url in urls:
-        if storage.exists(url, storage_options) and not _is_dir(url, storage_options):
+        if not storage.exists(url, storage_options):
+            raise InputError("labels file or folder not found", location=scrub(url))
+        if not _is_dir(url, storage_options):
             files.append(url)
         else:
             found = [fi.url for fi in storage.list_files(url, ".parquet", storage_options)]

@@ -182,7 +182,7 @@ def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], co
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=targets,
-        modules_to_save=to_save or None,
+        modules_to_save=list(to_save) or None,  # a copy: PEFT extends the list it is given
         bias="none",
         task_type=TaskType.SEQ_CLS if mode == "classifier" else TaskType.CAUSAL_LM,
     )
@@ -191,6 +191,11 @@ def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], co
         model = get_peft_model(base, lora_cfg)
     except ValueError as exc:  # PEFT: "Target modules {...} not found in the base model"
         raise ConfigError(f"cannot apply LoRA to {model_type} checkpoint {model_dir}: {exc}") from exc
+    # What PEFT actually trains in full (SEQ_CLS adds the usual head names 'classifier'/'score' itself),
+    # restricted to the modules this model has.
+    effective = list(getattr(model.peft_config["default"], "modules_to_save", None) or [])
+    names = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+    to_save = list(dict.fromkeys(m for m in effective if m in names))
     lm = LoraModel(model=model, tokenizer=tokenizer, mode=mode, model_type=model_type,
                    target_modules=targets, modules_to_save=to_save, notes=notes)
     if mode == "generative":

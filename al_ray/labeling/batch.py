@@ -52,7 +52,8 @@ def read_batch(batch_dir: str, storage_options: Mapping[str, Any] | None = None,
         raise InputError("labelling batch not found (selection writes it)", location=scrub(url)) from exc
     missing = [c for c in _REQUIRED if c not in table.column_names]
     if missing:
-        raise InputError(f"batch lacks column(s) {missing} (see al_ray.schemas.batch_schema)", location=scrub(url))
+        raise InputError(f"batch lacks column(s) {missing} (see al_ray.schemas.batch_schema)",
+                         location=scrub(url))
     table = table.set_column(table.column_names.index("id"), "id", table["id"].cast(pa.string()))
     items = table.to_pylist()
     seen: set[str] = set()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GateMetric = Literal["mean_cohen_kappa", "min_cohen_kappa", "krippendorff_alpha", "fleiss_kappa"]
 ExportFormat = Literal["jsonl", "labelstudio", "argilla"]
@@ -17,7 +17,7 @@ DedupKind = Literal["exact", "near", "semantic"]
 class LabelingConfig(BaseModel):
     """How a labelling batch is dispatched to annotators and how their labels are resolved."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     annotators: list[str] = Field(
         default_factory=lambda: ["annotator_1", "annotator_2", "annotator_3"], min_length=1,
@@ -25,10 +25,10 @@ class LabelingConfig(BaseModel):
         "`annotator_id`; for Label Studio the user's e-mail, or its numeric id as a string).",
     )
     overlap_fraction: float = Field(
-        0.2, ge=0.0, le=1.0,
+        0.2, ge=0.0, le=1.0, validation_alias=AliasChoices("overlap_fraction", "overlap"),
         description="Share of batch items labelled by several annotators, so that inter-annotator "
         "agreement can be measured every round. 1.0 means every item is labelled by "
-        "`annotators_per_overlap_item` annotators.",
+        "`annotators_per_overlap_item` annotators. Also accepted as `overlap`.",
     )
     annotators_per_overlap_item: int = Field(
         2, ge=2, description="How many annotators see each overlap item (>= 2).",
@@ -36,8 +36,8 @@ class LabelingConfig(BaseModel):
     min_overlap_items: int = Field(
         10, ge=0,
         description="At least this many overlap items per batch (capped at the batch size) when "
-        "`overlap_fraction` > 0, however small the fraction makes it; the gate also needs this many items with >= 2 "
-        "annotations before it calls a batch measured.",
+        "`overlap_fraction` > 0, however small the fraction makes it; the gate also needs this many "
+        "items with >= 2 annotations before it calls a batch measured.",
     )
     gate_threshold: float = Field(
         0.8, ge=-1.0, le=1.0,

@@ -127,11 +127,13 @@ def write_export(items: list[dict[str, Any]], out_dir: str, config: LabelingConf
         for a in assignments
     ))
     if "labelstudio" in config.formats:
-        tasks = [labelstudio.task(_jsonable(it), task.labels, version, by_item.get(it["id"], ())) for it in items]
+        tasks = [labelstudio.task(_jsonable(it), task.labels, version, by_item.get(it["id"], ()))
+                 for it in items]
         put(LS_TASKS, _dumps(tasks))
         put(LS_CONFIG, labelstudio.labelling_config(task.labels, task.label_descriptions).encode())
     if "argilla" in config.formats:
-        records = [argilla.record(_jsonable(it), task.labels, version, by_item.get(it["id"], ())) for it in items]
+        records = [argilla.record(_jsonable(it), task.labels, version, by_item.get(it["id"], ()))
+                   for it in items]
         put(ARGILLA_RECORDS, _dumps(records))
         put(ARGILLA_SETTINGS, _dumps(argilla.settings(task.labels, task.label_descriptions)))
     return files

@@ -84,7 +84,8 @@ def validate(parsed: Sequence[ParsedFile], batch: Batch, task: TaskConfig, round
     rows: list[dict[str, Any]] = []
     seen: dict[tuple[str, str], str] = {}
     for pf in parsed:
-        problems.extend(pf.problems)
+        file_problems: list[tuple[str, str]] = list(pf.problems)
+        problems_before = len(problems)
         for r in pf.rows:
             item = batch.by_id.get(r.id)
             if item is None:
@@ -95,7 +96,8 @@ def validate(parsed: Sequence[ParsedFile], batch: Batch, task: TaskConfig, round
                     problems.append((r.location, f"unknown item id {_short(r.id)}: not in this batch"))
                 continue
             if r.label not in labels:
-                problems.append((r.location, f"unknown label {_short(r.label)}; expected one of {task.labels}"))
+                problems.append((r.location,
+                                 f"unknown label {_short(r.label)}; expected one of {task.labels}"))
                 continue
             item_round = item.get("round")
             if r.round is not None and r.round != round:
@@ -103,7 +105,8 @@ def validate(parsed: Sequence[ParsedFile], batch: Batch, task: TaskConfig, round
                                  f"{round}'s batch"))
                 continue
             if item_round is not None and int(item_round) != round:
-                problems.append((r.location, f"item {_short(r.id)} belongs to round {item_round}, not {round}"))
+                problems.append((r.location,
+                                 f"item {_short(r.id)} belongs to round {item_round}, not {round}"))
                 continue
             key = (r.id, r.annotator_id)
             if key in seen:
@@ -112,11 +115,22 @@ def validate(parsed: Sequence[ParsedFile], batch: Batch, task: TaskConfig, round
                 continue
             seen[key] = r.location
             rows.append({"id": r.id, "annotator_id": r.annotator_id, "label": r.label, "note": r.note,
-                         "round": round, "source_file": pf.url})
+                         "round": round, "source_file": pf.url, "_location": r.location})
+        file_problems += problems[problems_before:]
+        del problems[problems_before:]
+        problems += sorted(file_problems, key=lambda p: _line_of(p[0], pf.url))
     return rows, problems
 
 
-def read_annotations(labels_dir: str, storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def _line_of(location: str, url: str) -> int:
+    """The line number in "url:line ..." (0 when there is none), to list problems in file order."""
+    rest = location[len(url) + 1:] if location.startswith(url + ":") else ""
+    head = rest.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def read_annotations(labels_dir: str,
+                     storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     url = storage.join(labels_dir, ANNOTATIONS_FILE)
     if not storage.exists(url, storage_options):
         return []
@@ -135,7 +149,7 @@ def ingest(files: Sequence[str], batch: Batch, labels_dir: str, task: TaskConfig
     existing = read_annotations(labels_dir, storage_options)
     merged: dict[tuple[str, str], dict[str, Any]] = {(e["id"], e["annotator_id"]): e for e in existing}
     n_new = n_updated = n_unchanged = 0
-    for row, pf_loc in zip(rows, [None] * len(rows)):
+    for row in rows:
         key = (row["id"], row["annotator_id"])
         old = merged.get(key)
         if old is None:
@@ -151,10 +165,10 @@ def ingest(files: Sequence[str], batch: Batch, labels_dir: str, task: TaskConfig
             merged[key] = row
             n_updated += 1
         else:
-            loc = _location_of(parsed, row)
-            problems.append((loc, f"item {_short(row['id'])} by annotator {_short(row['annotator_id'])}: label "
-                             f"{row['label']!r} conflicts with {old['label']!r} imported before from "
-                             f"{old.get('source_file')}; pass replace=True (--replace) to overwrite"))
+            problems.append((row["_location"], f"item {_short(row['id'])} by annotator "
+                             f"{_short(row['annotator_id'])}: label {row['label']!r} conflicts with "
+                             f"{old['label']!r} imported before from {old.get('source_file')}; "
+                             "pass replace=True (--replace) to overwrite"))
     if problems:
         raise AnnotationFileError(problems)
 
@@ -176,12 +190,3 @@ def ingest(files: Sequence[str], batch: Batch, labels_dir: str, task: TaskConfig
         per_annotator=dict(sorted(per_annotator.items())), skipped=skipped,
     )
 
-
-def _location_of(parsed: Sequence[ParsedFile], row: Mapping[str, Any]) -> str:
-    for pf in parsed:
-        if pf.url != row["source_file"]:
-            continue
-        for r in pf.rows:
-            if r.id == row["id"] and r.annotator_id == row["annotator_id"]:
-                return r.location
-    return str(row["source_file"])

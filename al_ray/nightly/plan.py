@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from al_ray import storage
+from al_ray.errors import InputError
 from al_ray.nightly.state import NightlyState
+from al_ray.security import scrub
 from al_ray.storage import FileInfo
 
 LOCAL_TAIL_BYTES = 64 * 1024
@@ -91,6 +93,10 @@ def plan_rescore(corpus: str, scores_out: str, model_version: str,
     if not model_version:
         raise ValueError("model_version must be a non-empty string")
     infos = storage.list_files(corpus, ".parquet", storage_options)
+    if not infos:
+        # Never read an empty listing as "every shard was removed": a mistyped or briefly invisible
+        # corpus would otherwise wipe the state and make the next night rescore everything.
+        raise InputError("no .parquet shards found", location=scrub(corpus))
     if state is None:
         state = NightlyState.load(scores_out, storage_options)
     new: list[FileInfo] = []

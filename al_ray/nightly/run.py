@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from al_ray import storage
+from al_ray.nightly._scoring_adapter import rows_scored, shard_outcomes
 from al_ray.nightly.plan import RescorePlan, plan_rescore
 from al_ray.nightly.state import NightlyState, ShardRecord, state_url, utc_now
 from al_ray.security import register_storage_options, scrub
@@ -91,8 +92,6 @@ def _summary_dict(summary: Any) -> dict[str, Any]:
 
 def _completed(plan: RescorePlan, scoring: Any) -> tuple[dict[str, int | None], list[dict[str, Any]]]:
     """Which requested shards completed (url -> rows) and which failed, from the scoring summary."""
-    from al_ray.nightly._scoring_adapter import shard_outcomes
-
     return shard_outcomes([fi.url for fi in plan.to_score], scoring)
 
 
@@ -116,17 +115,20 @@ def run_nightly(
         raise ValueError("gpu_hour_price must be >= 0")
     so = dict(storage_options if storage_options is not None else (getattr(scoring_config, "storage_options", None) or {}))
     register_storage_options(so)
+    if storage_options is not None and dict(getattr(scoring_config, "storage_options", None) or {}) != so:
+        scoring_config = scoring_config.model_copy(update={"storage_options": so})  # one set of options for all
     started_at, t0 = utc_now(), time.monotonic()
     model_version = resolve_model_version(scoring_config)
     state = NightlyState.load(scores_out, so)
     plan = plan_rescore(corpus, scores_out, model_version, so, state=state)
     workers = int(getattr(scoring_config, "workers", 1) or 1)
-    gpus = float(getattr(scoring_config, "num_gpus_per_worker", 0) or 0)
+    gpus = _gpus_per_worker(scoring_config)
 
     completed: dict[str, int | None] = {}
     failures: list[dict[str, Any]] = []
     scoring_dict: dict[str, Any] | None = None
     scoring_seconds = 0.0
+    rows = 0
     if not plan.nothing_to_do:
         ts = time.monotonic()
         result = run_scoring(scoring_config, corpus, scores_out,
@@ -134,18 +136,19 @@ def run_nightly(
         scoring_seconds = time.monotonic() - ts
         scoring_dict = _summary_dict(result)
         completed, failures = _completed(plan, result)
+        rows = rows_scored(result)
+        workers = int(getattr(result, "workers", 0) or workers)  # actors actually started
 
     # Record only what completed, with the fingerprint seen at planning time: a shard rewritten
     # while it was being scored then differs next night and is scored again (never skipped).
-    for url, rows in completed.items():
+    for url, shard_rows in completed.items():
         state.shards[url] = ShardRecord(fingerprint=plan.fingerprints[url], model_version=model_version,
-                                        scored_at=utc_now(), rows=rows)
+                                        scored_at=utc_now(), rows=shard_rows)
     for url in plan.removed:
         state.shards.pop(url, None)
     if completed or plan.removed:
         state.save(scores_out, so)
 
-    rows = sum(r or 0 for r in completed.values())
     gpu_hours, cost = estimate_cost(scoring_seconds, workers, gpus, gpu_hour_price)
     return NightlySummary(
         corpus=scrub(corpus), scores_out=scrub(scores_out), model_version=model_version,
@@ -164,18 +167,22 @@ def run_nightly(
     )
 
 
-def resolve_model_version(scoring_config: Any) -> str:
-    """The version the scores will carry: the config's, else the one written beside a local model."""
-    version = getattr(scoring_config, "model_version", None)
-    if version:
-        return str(version)
-    model = str(getattr(scoring_config, "model", "") or "")
-    if model and storage.protocol_of(model) == "file":
-        from al_ray.models import read_model_version
+def _gpus_per_worker(scoring_config: Any) -> float:
+    """The config's GPUs per actor; unset means 1 on a cluster with GPUs, else 0 (as scoring decides)."""
+    gpus = getattr(scoring_config, "num_gpus_per_worker", None)
+    if gpus is not None:
+        return float(gpus)
+    import ray
 
-        found = read_model_version(model.removeprefix("file://"))
-        if found:
-            return found
-    if model:
-        return model
-    raise ValueError("cannot tell the model version: set scoring model_version")
+    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
+        return 1.0
+    return 0.0
+
+
+def resolve_model_version(scoring_config: "ScoringConfig") -> str:
+    """The version the scores will carry, decided exactly as ``al_ray.scoring`` decides it (explicit
+    ``model_version``, else the checkpoint's version file, else its directory name), so a plan and
+    the rows it produces always agree."""
+    from al_ray.scoring.job import resolve_model_version as scoring_version
+
+    return scoring_version(scoring_config)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from al_ray.labeling.formats.common import ParsedFile, RawAnnotation, as_id, as_round, as_text, iter_json_array
+from al_ray.labeling.formats.common import (
+    ParsedFile, RawAnnotation, as_id, as_round, as_text, iter_json_array,
+)
 
 QUESTION = "label"
 NOTE = "note"
@@ -49,7 +51,8 @@ def settings(labels: Sequence[str], descriptions: Mapping[str, str] | None = Non
 
 def record(item: Mapping[str, Any], labels: Sequence[str], agent: str,
            assigned_to: Sequence[str] = ()) -> dict[str, Any]:
-    metadata = {k: item.get(k) for k in ("round", "cluster_id", "pair_id", "reason") if item.get(k) is not None}
+    metadata = {k: item.get(k) for k in ("round", "cluster_id", "pair_id", "reason")
+                if item.get(k) is not None}
     metadata["assigned_to"] = list(assigned_to)
     out: dict[str, Any] = {"id": item["id"], "fields": {"text": item.get("text") or ""}, "metadata": metadata,
                            "suggestions": []}
@@ -67,14 +70,16 @@ def _responses(rec: Mapping[str, Any], name: str) -> list[tuple[Any, Any, Any]]:
     """[(value, user_id, status)] for question ``name`` in either record shape."""
     resp = rec.get("responses")
     if isinstance(resp, Mapping) and isinstance(resp.get(name), list):
-        return [(r.get("value"), r.get("user_id"), r.get("status")) for r in resp[name] if isinstance(r, Mapping)]
-    if isinstance(resp, list):  # older list-of-responses shape: [{"user_id", "values": {name: {"value"}}, "status"}]
+        return [(r.get("value"), r.get("user_id"), r.get("status"))
+                for r in resp[name] if isinstance(r, Mapping)]
+    if isinstance(resp, list):  # older shape: [{"user_id", "values": {name: {"value"}}, "status"}]
         out = []
         for r in resp:
             if isinstance(r, Mapping):
                 v = (r.get("values") or {}).get(name)
                 if v is not None:
-                    out.append((v.get("value") if isinstance(v, Mapping) else v, r.get("user_id"), r.get("status")))
+                    value = v.get("value") if isinstance(v, Mapping) else v
+                    out.append((value, r.get("user_id"), r.get("status")))
         return out
     values, users = rec.get(f"{name}.responses"), rec.get(f"{name}.responses.users")
     if isinstance(values, list):
@@ -134,5 +139,6 @@ def parse_records(text: str, url: str) -> ParsedFile:
             if not isinstance(value, str) or not value.strip():
                 parsed.problem(rloc, f"expected one label, got {value!r}")
                 continue
-            parsed.rows.append(RawAnnotation(item_id, annotator, value.strip(), notes.get(annotator), rnd, rloc))
+            parsed.rows.append(
+                RawAnnotation(item_id, annotator, value.strip(), notes.get(annotator), rnd, rloc))
     return parsed

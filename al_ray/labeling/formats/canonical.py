@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from al_ray.labeling.formats.common import ParsedFile, RawAnnotation, as_id, as_round, as_text
 
@@ -42,11 +42,14 @@ def _row(parsed: ParsedFile, obj: Mapping[str, Any], loc: str) -> None:
     if not label:
         parsed.skipped.append((loc, "no label yet"))
         return
-    parsed.rows.append(RawAnnotation(item_id, as_id(obj["annotator_id"]), label, as_text(obj.get("note")), rnd, loc))
+    parsed.rows.append(
+        RawAnnotation(item_id, as_id(obj["annotator_id"]), label, as_text(obj.get("note")), rnd, loc))
 
 
-def parse_jsonl(text: str, url: str) -> ParsedFile:
-    parsed = ParsedFile(url=url, format="canonical")
+def jsonl_objects(text: str, url: str) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """([(location, object)], problems) for a JSON-lines text; blank lines are ignored."""
+    objects: list[tuple[str, dict[str, Any]]] = []
+    problems: list[tuple[str, str]] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         loc = f"{url}:{lineno}"
         if not line.strip():
@@ -54,32 +57,35 @@ def parse_jsonl(text: str, url: str) -> ParsedFile:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            parsed.problem(loc, f"invalid JSON: {exc.msg}")
+            problems.append((loc, f"invalid JSON: {exc.msg}"))
             continue
         if not isinstance(obj, dict):
-            parsed.problem(loc, f"expected a JSON object per line, got {type(obj).__name__}")
+            problems.append((loc, f"expected a JSON object per line, got {type(obj).__name__}"))
             continue
-        _row(parsed, obj, loc)
-    return parsed
+        objects.append((loc, obj))
+    return objects, problems
 
 
-def parse_csv(text: str, url: str) -> ParsedFile:
-    """CSV (or TSV, by extension) with a header; quoted fields may span lines."""
-    parsed = ParsedFile(url=url, format="csv")
+def csv_objects(text: str, url: str, required: Sequence[str] = REQUIRED_COLUMNS
+                ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
+    """([(location of the record's first line, {column: value or None})], problems) for CSV/TSV.
+
+    Quoted fields may span lines; the location is the line a record starts on.
+    """
+    objects: list[tuple[str, dict[str, Any]]] = []
+    problems: list[tuple[str, str]] = []
     delimiter = "\t" if url.lower().removesuffix(".gz").endswith(".tsv") else ","
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
-        return parsed
+        return objects, problems
     except csv.Error as exc:
-        parsed.problem(f"{url}:1", f"unreadable CSV header: {exc}")
-        return parsed
+        return objects, [(f"{url}:1", f"unreadable CSV header: {exc}")]
     header = [h.strip() for h in header]
-    missing = [c for c in ("id", "annotator_id", "label") if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
-        parsed.problem(f"{url}:1", f"CSV header lacks column(s) {missing}; expected id, annotator_id, label[, note][, round]")
-        return parsed
+        return objects, [(f"{url}:1", f"CSV header lacks column(s) {missing}; has {header}")]
     start = reader.line_num + 1
     while True:
         try:
@@ -87,16 +93,32 @@ def parse_csv(text: str, url: str) -> ParsedFile:
         except StopIteration:
             break
         except csv.Error as exc:
-            parsed.problem(f"{url}:{start}", f"unreadable CSV row: {exc}")
+            problems.append((f"{url}:{start}", f"unreadable CSV row: {exc}"))
             break
         loc = f"{url}:{start}"
         start = reader.line_num + 1
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
-            parsed.problem(loc, f"expected {len(header)} fields (as in the header), got {len(values)}")
+            problems.append((loc, f"expected {len(header)} fields (as in the header), got {len(values)}"))
             continue
-        obj = {k: (v if v != "" else None) for k, v in zip(header, values)}
+        objects.append((loc, {k: (v if v != "" else None) for k, v in zip(header, values)}))
+    return objects, problems
+
+
+def parse_jsonl(text: str, url: str) -> ParsedFile:
+    parsed = ParsedFile(url=url, format="canonical")
+    objects, parsed.problems = jsonl_objects(text, url)
+    for loc, obj in objects:
+        _row(parsed, obj, loc)
+    return parsed
+
+
+def parse_csv(text: str, url: str) -> ParsedFile:
+    """CSV (or TSV, by extension) with header id, annotator_id, label[, note][, round]."""
+    parsed = ParsedFile(url=url, format="csv")
+    objects, parsed.problems = csv_objects(text, url)
+    for loc, obj in objects:
         _row(parsed, obj, loc)
     return parsed
 

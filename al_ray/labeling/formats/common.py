@@ -98,7 +98,8 @@ def iter_json_array(text: str, url: str) -> Iterator[tuple[int, Any]]:
 
     i = skip_ws(0)
     if i >= n or text[i] != "[":
-        raise InputError("expected a JSON list (of tasks/records) at the top level", location=f"{url}:{line_of(i)}")
+        raise InputError("expected a JSON list (of tasks/records) at the top level",
+                         location=f"{url}:{line_of(i)}")
     i = skip_ws(i + 1)
     if i < n and text[i] == "]":
         return
@@ -115,7 +116,8 @@ def iter_json_array(text: str, url: str) -> Iterator[tuple[int, Any]]:
             continue
         if i < n and text[i] == "]":
             return
-        raise InputError("invalid JSON: expected ',' or ']' after a list element", location=f"{url}:{line_of(min(i, n))}")
+        raise InputError("invalid JSON: expected ',' or ']' after a list element",
+                         location=f"{url}:{line_of(min(i, n))}")
 
 
 def detect_format(url: str, head: str) -> str:
@@ -161,7 +163,8 @@ def parse_file(url: str, fmt: str | None = None, storage_options=None) -> Parsed
         raise InputError("not valid UTF-8", location=f"{shown}:{line}") from exc
     fmt = fmt or detect_format(url, text[:4096])
     if fmt not in FORMATS:
-        raise InputError(f"unknown annotation format {fmt!r}; expected one of {list(FORMATS)}", location=shown)
+        raise InputError(f"unknown annotation format {fmt!r}; expected one of {list(FORMATS)}",
+                         location=shown)
     reader = {"canonical": canonical.parse_jsonl, "csv": canonical.parse_csv,
               "labelstudio": labelstudio.parse_export, "argilla": argilla.parse_records}[fmt]
     return reader(text, shown)

@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
-from al_ray.labeling.formats.common import ParsedFile, RawAnnotation, as_id, as_round, as_text, iter_json_array
+from al_ray.labeling.formats.common import (
+    ParsedFile, RawAnnotation, as_id, as_round, as_text, iter_json_array,
+)
 
 FROM_NAME = "label"
 TO_NAME = "text"
@@ -37,7 +39,8 @@ def labelling_config(labels: Sequence[str], descriptions: Mapping[str, str] | No
     return (
         "<View>\n"
         f'  <Text name="{TO_NAME}" value="$text"/>\n'
-        f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" required="true" showInline="true">\n'
+        f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" required="true" '
+        'showInline="true">\n'
         f"{choices}\n"
         "  </Choices>\n"
         f'  <TextArea name="{NOTE_NAME}" toName="{TO_NAME}" placeholder="optional note" maxSubmissions="1" '
@@ -93,9 +96,10 @@ def parse_export(text: str, url: str) -> ParsedFile:
             continue
         if item_id is None:
             parsed.n_records += len(anns)
-            parsed.problem(loc, "task has no item id in data.id (was it imported from our labelstudio_tasks.json?)")
+            parsed.problem(loc, "task has no item id in data.id "
+                           "(was it imported from our labelstudio_tasks.json?)")
             continue
-        raw_round = data.get("batch_round", data.get("round"))
+        raw_round = data.get("batch_round") if data.get("batch_round") is not None else data.get("round")
         rnd, ok = as_round(raw_round)
         if not ok:
             parsed.problem(loc, f"task {item_id!r}: data.round must be an integer, got {raw_round!r}")
@@ -148,8 +152,10 @@ def export_task(item_id: str, text: str, rnd: int | None, annotations: Sequence[
     """
     anns = []
     for k, (who, label, note) in enumerate(annotations, start=1):
-        result: list[dict[str, Any]] = [{"id": f"r{k}", "from_name": FROM_NAME, "to_name": TO_NAME,
-                                         "type": "choices", "origin": "manual", "value": {"choices": [label]}}]
+        result: list[dict[str, Any]] = [{
+            "id": f"r{k}", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices", "origin": "manual",
+            "value": {"choices": [label]},
+        }]
         if note:
             result.append({"id": f"n{k}", "from_name": NOTE_NAME, "to_name": TO_NAME, "type": "textarea",
                            "origin": "manual", "value": {"text": [note]}})

@@ -1,0 +1,429 @@
+"""Simulated annotators, for demos and benchmarks ONLY.
+
+Nothing on the real labelling path imports this module. Simulators write ordinary canonical
+annotation files (JSONL), which then go through the same ``import_annotations`` checks as files
+from people, so a simulated run exercises the real path end to end.
+
+Two sources of truth:
+- per-item vote counts (e.g. ``../shared/datasets/davidson-hate-offensive``, where CrowdFlower
+  workers' votes are kept per item): ``VoteCountAnnotators(mode="crowd")`` gives each assigned
+  annotator one of the item's real votes (drawn without replacement, so two simulated annotators
+  on one item are two different real workers while votes last); ``mode="expert"`` gives the
+  majority (ties broken once per item by a seeded draw), optionally flipped with a per-expert
+  probability to model expert error;
+- a gold column: ``NoisyGoldAnnotators`` reports gold, replaced with probability ``error_rate``
+  (per annotator if a mapping) by a uniformly drawn other label.
+
+``quality_report`` states the simulated labels' quality: each annotator's Cohen's kappa against
+the reference (majority or gold) and the annotators' pairwise kappa, so benchmark results can say
+what label quality they were obtained with. Every random draw comes from the numpy ``Generator``
+passed in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from al_ray import storage
+from al_ray.errors import ConfigError, InputError
+from al_ray.labeling.agreement import cohen_kappa, compute_agreement
+from al_ray.labeling.dispatch import ASSIGNMENTS
+from al_ray.labeling.formats.canonical import dumps_jsonl, jsonl_objects
+from al_ray.labeling.resolve import QUEUE_FILE
+from al_ray.security import scrub
+
+VOTE_PREFIX = "votes_"
+
+# Davidson et al. (2017) columns -> task labels (sums of vote columns)
+DAVIDSON_TASKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "violating": {"neither": ("neither",), "violating": ("hate_speech", "offensive_language")},
+    "hate": {"not_hate": ("offensive_language", "neither"), "hate": ("hate_speech",)},
+}
+
+
+def load_davidson(csv_url: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
+    """The Davidson CSV as a table: id (string of the unnamed first column), text, vote columns.
+
+    Texts contain newlines, quotes and emoji: the CSV is parsed with quoting honoured (polars).
+    """
+    import polars as pl
+
+    raw = storage.read_bytes(csv_url, storage_options)
+    df = pl.read_csv(io.BytesIO(raw), infer_schema_length=10000)
+    first = df.columns[0]
+    expected = {"count", "hate_speech", "offensive_language", "neither", "class", "tweet"}
+    if not expected <= set(df.columns):
+        raise InputError(f"not the Davidson CSV: expected columns {sorted(expected)}, got {df.columns}",
+                         location=scrub(csv_url))
+    df = df.select(
+        pl.col(first).cast(pl.String).alias("id"), pl.col("tweet").alias("text"),
+        pl.col("count"), pl.col("hate_speech"), pl.col("offensive_language"), pl.col("neither"),
+        pl.col("class"),
+    )
+    table = df.to_arrow()
+    return table.cast(pa.schema([
+        pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in table.schema
+    ]))
+
+
+def derive_votes(table: pa.Table, mapping: Mapping[str, Any]) -> pa.Table:
+    """id, text and ``votes_<label>`` per task label; each mapping value is a column name, a
+    sequence of column names (summed), or a polars expression."""
+    import polars as pl
+
+    df = pl.from_arrow(table)
+    exprs = []
+    for label, spec in mapping.items():
+        if isinstance(spec, str):
+            expr = pl.col(spec)
+        elif isinstance(spec, pl.Expr):
+            expr = spec
+        else:
+            expr = pl.sum_horizontal([pl.col(c) for c in spec])
+        exprs.append(expr.cast(pl.Int64).alias(VOTE_PREFIX + label))
+    keep = [c for c in ("id", "text") if c in df.columns]
+    out = df.select([pl.col(c) for c in keep] + exprs).to_arrow()
+    return out.cast(pa.schema([
+        pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in out.schema
+    ]))
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    files: list[str]
+    quality: dict[str, Any]
+    report_url: str | None = None
+    n_annotations: int = 0
+
+
+class SimulatedAnnotators:
+    """Base: ``reference`` (the truth we measure against) and ``draw`` (one annotator's labels)."""
+
+    kind = "simulated"
+
+    def __init__(self, labels: Sequence[str], rng: np.random.Generator) -> None:
+        self.labels = list(labels)
+        self.rng = rng
+
+    # -- to implement -------------------------------------------------------------------------
+    def reference(self, item_id: str) -> str:
+        raise NotImplementedError
+
+    def draw(self, item_id: str, annotators: Sequence[str]) -> list[str]:
+        """Labels for one item from each of ``annotators`` (one call per item)."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    # -- shared -------------------------------------------------------------------------------
+    def _check(self, item_id: str) -> None:
+        if not self.knows(item_id):
+            raise InputError(f"simulator has no votes/gold for item {item_id!r}")
+
+    def knows(self, item_id: str) -> bool:
+        raise NotImplementedError
+
+    def annotate(self, assignments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Annotation rows for assignment rows (id, annotator_id[, round]), in assignment order."""
+        per_item: dict[str, list[Mapping[str, Any]]] = {}
+        for a in assignments:
+            per_item.setdefault(str(a["id"]), []).append(a)
+        out: list[dict[str, Any]] = []
+        for item_id, rows in per_item.items():
+            self._check(item_id)
+            labels = self.draw(item_id, [str(r["annotator_id"]) for r in rows])
+            for r, lab in zip(rows, labels):
+                row = {"id": item_id, "annotator_id": str(r["annotator_id"]), "label": lab}
+                if r.get("round") is not None:
+                    row["round"] = int(r["round"])
+                out.append(row)
+        return out
+
+    def _flip(self, label: str, p: float) -> str:
+        if p > 0 and self.rng.random() < p:
+            others = [x for x in self.labels if x != label]
+            return others[int(self.rng.integers(len(others)))]
+        return label
+
+    def write_annotation_files(self, batch_dir: str, out_dir: str, *, assignments_url: str | None = None,
+                               storage_options: Mapping[str, Any] | None = None) -> SimulationResult:
+        """Label the batch as dispatched (``assignments.jsonl`` from ``export_batch``): one canonical
+        JSONL file per annotator (``sim_annotator_<k>.jsonl``, k = position in the assignments, never
+        the annotator's id), plus ``simulation.json`` with the labels' quality."""
+        url = assignments_url or storage.join(batch_dir, ASSIGNMENTS)
+        try:
+            text = storage.read_bytes(url, storage_options).decode("utf-8")
+        except FileNotFoundError as exc:
+            raise InputError("no assignments: run export_batch first", location=scrub(url)) from exc
+        objects, problems = jsonl_objects(text, scrub(url))
+        if problems:
+            loc, msg = problems[0]
+            raise InputError(msg, location=loc)
+        assignments = [obj for _, obj in objects]
+        rows = self.annotate(assignments)
+        annotators = list(dict.fromkeys(r["annotator_id"] for r in rows))
+        files = []
+        for k, who in enumerate(annotators):
+            f = storage.join(out_dir, f"sim_annotator_{k:03d}.jsonl")
+            mine = dumps_jsonl(r for r in rows if r["annotator_id"] == who)
+            storage.write_bytes_atomic(f, mine, storage_options)
+            files.append(f)
+        quality = quality_report(rows, {r["id"]: self.reference(r["id"]) for r in rows}, self.labels)
+        quality["simulator"] = self.describe()
+        report_url = storage.join(out_dir, "simulation.json")
+        storage.write_json_atomic(report_url, quality, storage_options)
+        return SimulationResult(files, quality, report_url, len(rows))
+
+    def adjudicate(self, labels_dir: str, out_url: str, *, adjudicator: str = "simulated-adjudicator",
+                   storage_options: Mapping[str, Any] | None = None) -> str:
+        """Answer the adjudication queue with the reference label; returns the file to apply."""
+        q_url = storage.join(labels_dir, QUEUE_FILE)
+        text = ""
+        if storage.exists(q_url, storage_options):
+            text = storage.read_bytes(q_url, storage_options).decode("utf-8")
+        objects, _ = jsonl_objects(text, q_url)
+        rows = [{"id": obj["id"], "label": self.reference(str(obj["id"])), "adjudicator": adjudicator,
+                 "round": obj.get("round")} for _, obj in objects]
+        storage.write_bytes_atomic(out_url, dumps_jsonl(rows), storage_options)
+        return out_url
+
+
+class VoteCountAnnotators(SimulatedAnnotators):
+    """Annotators drawn from per-item vote counts (``votes_<label>`` columns of ``votes``)."""
+
+    def __init__(self, votes: pa.Table, labels: Sequence[str], *, mode: str = "expert",
+                 flip_prob: float | Mapping[str, float] = 0.0, rng: np.random.Generator,
+                 tie_labels: Mapping[str, str] | None = None) -> None:
+        """``tie_labels``: the label a tied item resolves to (e.g. a gold file's documented rule);
+        without it, ties are broken by a seeded draw."""
+        super().__init__(labels, rng)
+        self.tie_labels = {str(k): v for k, v in (tie_labels or {}).items() if v in self.labels}
+        if mode not in ("crowd", "expert"):
+            raise ConfigError(f"mode must be 'crowd' or 'expert', got {mode!r}")
+        cols = [VOTE_PREFIX + lab for lab in self.labels]
+        missing = [c for c in cols + ["id"] if c not in votes.column_names]
+        if missing:
+            raise ConfigError(f"vote table lacks column(s) {missing} (see derive_votes)")
+        self.mode = mode
+        self.flip_prob = flip_prob
+        ids = [str(x) for x in votes["id"].to_pylist()]
+        counts = np.stack([np.asarray(votes[c].fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+                           for c in cols], axis=1)
+        if (counts < 0).any():
+            raise InputError("negative vote counts")
+        self.counts = dict(zip(ids, counts))
+        self._majority: dict[str, str] = {}
+
+    def knows(self, item_id: str) -> bool:
+        return item_id in self.counts and self.counts[item_id].sum() > 0
+
+    def reference(self, item_id: str) -> str:
+        """The majority vote; a tie is broken once per item by a seeded draw, then kept."""
+        if item_id not in self._majority:
+            self._check(item_id)
+            c = self.counts[item_id]
+            top = np.flatnonzero(c == c.max())
+            tied = [self.labels[int(t)] for t in top]
+            if len(top) > 1 and self.tie_labels.get(item_id) in tied:
+                self._majority[item_id] = self.tie_labels[item_id]
+            else:
+                k = int(top[self.rng.integers(len(top))]) if len(top) > 1 else int(top[0])
+                self._majority[item_id] = self.labels[k]
+        return self._majority[item_id]
+
+    def _p(self, annotator: str) -> float:
+        if isinstance(self.flip_prob, Mapping):
+            return float(self.flip_prob.get(annotator, 0.0))
+        return float(self.flip_prob)
+
+    def draw(self, item_id: str, annotators: Sequence[str]) -> list[str]:
+        if self.mode == "expert":
+            ref = self.reference(item_id)
+            return [self._flip(ref, self._p(a)) for a in annotators]
+        c = self.counts[item_id]
+        pool = np.repeat(np.arange(len(self.labels)), c)
+        picks = list(self.rng.permutation(pool)[: len(annotators)])
+        while len(picks) < len(annotators):  # more annotators than real votes: reuse, by vote share
+            picks.append(int(self.rng.choice(len(self.labels), p=c / c.sum())))
+        return [self._flip(self.labels[int(k)], self._p(a)) for k, a in zip(picks, annotators)]
+
+    def describe(self) -> dict[str, Any]:
+        flip = dict(self.flip_prob) if isinstance(self.flip_prob, Mapping) else self.flip_prob
+        return {"kind": "vote_counts", "mode": self.mode, "flip_prob": flip, "reference": "majority vote"}
+
+
+class NoisyGoldAnnotators(SimulatedAnnotators):
+    """Annotators who report ``gold`` but err with probability ``error_rate`` (per annotator if a mapping)."""
+
+    def __init__(self, gold: Mapping[str, str], labels: Sequence[str], *,
+                 error_rate: float | Mapping[str, float] = 0.1, rng: np.random.Generator) -> None:
+        super().__init__(labels, rng)
+        bad = {v for v in gold.values() if v not in self.labels}
+        if bad:
+            raise ConfigError(f"gold labels {sorted(bad)} are not in the label set {self.labels}")
+        rates = error_rate.values() if isinstance(error_rate, Mapping) else [error_rate]
+        if any(not 0.0 <= r <= 1.0 for r in rates):
+            raise ConfigError(f"error rates must be in [0, 1], got {error_rate}")
+        self.gold = {str(k): v for k, v in gold.items()}
+        self.error_rate = error_rate
+
+    def knows(self, item_id: str) -> bool:
+        return item_id in self.gold
+
+    def reference(self, item_id: str) -> str:
+        self._check(item_id)
+        return self.gold[item_id]
+
+    def draw(self, item_id: str, annotators: Sequence[str]) -> list[str]:
+        ref = self.reference(item_id)
+        return [self._flip(ref, float(self.error_rate.get(a, 0.0)) if isinstance(self.error_rate, Mapping)
+                           else float(self.error_rate)) for a in annotators]
+
+    def describe(self) -> dict[str, Any]:
+        rate = dict(self.error_rate) if isinstance(self.error_rate, Mapping) else self.error_rate
+        return {"kind": "noisy_gold", "error_rate": rate, "reference": "gold"}
+
+
+def gold_from_table(table: pa.Table, column: str, id_column: str = "id") -> dict[str, str]:
+    pairs = zip(table[id_column].to_pylist(), table[column].to_pylist())
+    return {str(i): str(g) for i, g in pairs if g is not None}
+
+
+def quality_report(annotations: Sequence[Mapping[str, Any]], reference: Mapping[str, str],
+                   labels: Sequence[str]) -> dict[str, Any]:
+    """Each annotator's kappa vs the reference, the pooled kappa, and inter-annotator agreement."""
+    per: dict[str, dict[str, Any]] = {}
+    for who in sorted({a["annotator_id"] for a in annotations}):
+        mine = [a for a in annotations if a["annotator_id"] == who]
+        y = [a["label"] for a in mine]
+        ref = [reference[a["id"]] for a in mine]
+        per[who] = {"n": len(mine), "kappa_vs_reference": cohen_kappa(y, ref, labels),
+                    "accuracy_vs_reference": _accuracy(y, ref)}
+    y_all = [a["label"] for a in annotations]
+    ref_all = [reference[a["id"]] for a in annotations]
+    inter = compute_agreement(annotations, labels)
+    return {
+        "n_annotations": len(annotations),
+        "kappa_vs_reference": cohen_kappa(y_all, ref_all, labels),
+        "accuracy_vs_reference": _accuracy(y_all, ref_all),
+        "per_annotator": per,
+        "inter_annotator": {"n_overlap_items": inter.n_overlap_items,
+                            "mean_cohen_kappa": inter.mean_cohen_kappa,
+                            "krippendorff_alpha": inter.krippendorff_alpha,
+                            "pairs": [{"a": p.annotator_a, "b": p.annotator_b, "n_shared": p.n_shared,
+                                       "cohen_kappa": p.cohen_kappa} for p in inter.pairs]},
+        "reference_positive_share": {lab: float(np.mean([r == lab for r in ref_all])) if ref_all else None
+                                     for lab in labels},
+    }
+
+
+def _accuracy(y: Sequence[str], ref: Sequence[str]) -> float | None:
+    return float(np.mean([p == r for p, r in zip(y, ref)])) if y else None
+
+
+def estimate_label_quality(sim: SimulatedAnnotators, ids: Sequence[str],
+                           annotators: Sequence[str]) -> dict[str, Any]:
+    """Label quality over ``ids`` (e.g. a random sample of the whole dataset, not just a hard batch):
+    every annotator labels every item once."""
+    rows = sim.annotate([{"id": i, "annotator_id": a} for i in ids for a in annotators])
+    out = quality_report(rows, {i: sim.reference(i) for i in ids}, sim.labels)
+    out["simulator"] = sim.describe()
+    return out
+
+
+def dumps_report(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points for the round driver's simulated mode (gold files per al_ray.data.layout)
+
+GOLD_FILE = "gold.parquet"
+
+
+def read_gold(gold_url: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
+    """A gold folder (``<gold_url>/gold.parquet``) or the Parquet file itself: id, label, votes_<label>..."""
+    url = gold_url if gold_url.endswith(".parquet") else storage.join(gold_url, GOLD_FILE)
+    try:
+        table = storage.read_parquet(url, storage_options)
+    except FileNotFoundError as exc:
+        raise InputError("gold file not found", location=scrub(url)) from exc
+    if "id" not in table.column_names:
+        raise InputError("gold file has no 'id' column", location=scrub(url))
+    return table.set_column(table.column_names.index("id"), "id", table["id"].cast(pa.string()))
+
+
+def make_simulator(gold: pa.Table, labels: Sequence[str], *, kind: str, flip_prob: float,
+                   rng: np.random.Generator) -> SimulatedAnnotators:
+    """kind "vote_counts": experts answer the item's majority vote (ties: the gold ``label``),
+    flipped with ``flip_prob``; "crowd": one real vote each; "noisy_gold": the gold ``label``
+    with error rate ``flip_prob``."""
+    gold_labels = gold_from_table(gold, "label") if "label" in gold.column_names else {}
+    if kind in ("vote_counts", "expert", "crowd"):
+        mode = "crowd" if kind == "crowd" else "expert"
+        return VoteCountAnnotators(gold, labels, mode=mode, flip_prob=flip_prob, rng=rng, tie_labels=gold_labels)
+    if kind == "noisy_gold":
+        if not gold_labels:
+            raise ConfigError("noisy_gold simulation needs a 'label' column in the gold file")
+        return NoisyGoldAnnotators(gold_labels, labels, error_rate=flip_prob, rng=rng)
+    raise ConfigError(f"unknown simulation kind {kind!r}; expected vote_counts, crowd or noisy_gold")
+
+
+def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, kind: str = "vote_counts",
+                   flip_prob: float = 0.0, rng: np.random.Generator, report_url: str | None = None,
+                   storage_options: Mapping[str, Any] | None = None) -> SimulationResult:
+    """Answer an exported batch's assignments (``assignments.jsonl``) into ONE canonical JSONL file
+    ``out_url``; the labels' quality goes to ``report_url`` (default ``<batch_dir>/simulation.json``,
+    kept out of the folder annotation files are collected from)."""
+    sim = make_simulator(read_gold(gold_url, storage_options), task.labels, kind=kind, flip_prob=flip_prob, rng=rng)
+    a_url = storage.join(batch_dir, ASSIGNMENTS)
+    try:
+        text = storage.read_bytes(a_url, storage_options).decode("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError("no assignments: run export_batch first", location=scrub(a_url)) from exc
+    objects, problems = jsonl_objects(text, scrub(a_url))
+    if problems:
+        loc, msg = problems[0]
+        raise InputError(msg, location=loc)
+    rows = sim.annotate([obj for _, obj in objects])
+    storage.write_bytes_atomic(out_url, dumps_jsonl(rows), storage_options)
+    quality = quality_report(rows, {r["id"]: sim.reference(r["id"]) for r in rows}, sim.labels)
+    quality["simulator"] = sim.describe()
+    report_url = report_url or storage.join(batch_dir, "simulation.json")
+    storage.write_json_atomic(report_url, quality, storage_options)
+    return SimulationResult([out_url], quality, report_url, len(rows))
+
+
+def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *, adjudicator: str = "simulated-adjudicator",
+                         storage_options: Mapping[str, Any] | None = None) -> int:
+    """Answer the adjudication queue with the gold label and record the decisions (the caller
+    re-runs ``resolve_labels``). The answered file is kept as ``adjudicated_simulated.jsonl``.
+    Returns the number of decisions recorded."""
+    from al_ray.labeling.resolve import merge_adjudications
+
+    gold = gold_from_table(read_gold(gold_url, storage_options), "label")
+    q_url = storage.join(labels_dir, QUEUE_FILE)
+    if not storage.exists(q_url, storage_options):
+        return 0
+    objects, problems = jsonl_objects(storage.read_bytes(q_url, storage_options).decode("utf-8"), scrub(q_url))
+    if problems:
+        loc, msg = problems[0]
+        raise InputError(msg, location=loc)
+    rows = []
+    for loc, obj in objects:
+        iid = str(obj["id"])
+        if gold.get(iid) not in task.labels:
+            raise InputError(f"no gold label in the task's label set for item {iid!r}", location=loc)
+        rows.append({"id": iid, "label": gold[iid], "adjudicator": adjudicator, "note": None,
+                     "round": obj.get("round"), "source_file": "simulated:gold"})
+    out = storage.join(labels_dir, "adjudicated_simulated.jsonl")
+    storage.write_bytes_atomic(out, dumps_jsonl(rows), storage_options)
+    applied, _ = merge_adjudications(rows, labels_dir, storage_options)
+    return applied

@@ -1,0 +1,53 @@
+"""The Ray actor: owns one engine for its lifetime and scores whole shards with it.
+
+Created by the driver (``al_ray.scoring.job``) with ``num_gpus`` 1 on a GPU cluster (0 here), and
+``max_restarts`` so Ray brings a killed actor back; shards it held are resubmitted by the driver.
+``close()`` shuts the engine (and vLLM's EngineCore processes) down before the driver ``ray.kill``s
+the actor: nothing relies on ``__del__`` or interpreter exit.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Iterator
+
+from al_ray.scoring.config import ScoringConfig
+
+
+class ScoringWorker:
+    def __init__(self, config: dict[str, Any], model_id: str, model_version: str) -> None:
+        from al_ray.scoring.engines import make_engine
+        from al_ray.security import register_storage_options
+
+        self.config = ScoringConfig.model_validate(config)
+        register_storage_options(self.config.storage_options)
+        self.model_id, self.model_version = model_id, model_version
+        self.engine = make_engine(self.config)
+
+    def info(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "mode": self.engine.mode,
+                "labels": self.engine.labels, "max_input_tokens": self.engine.max_input_tokens}
+
+    def score(self, shard_url: str, rel: str, out_url: str, fingerprint: str = "") -> Iterator[Any]:
+        """Streaming: ``{"rows": n}`` per batch, then the ``ShardResult``."""
+        from al_ray.scoring.shard import score_shard
+
+        yield from score_shard(self.engine, self.config, shard_url=shard_url, rel=rel, out_url=out_url,
+                               model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint)
+
+    def close(self) -> bool:
+        engine, self.engine = getattr(self, "engine", None), None
+        if engine is not None:
+            engine.close()
+        return True
+
+
+def remote_worker_class(config: ScoringConfig, num_gpus: float):
+    """``ScoringWorker`` as a Ray actor class with this job's resources (ray is already initialised)."""
+    import ray
+
+    return ray.remote(ScoringWorker).options(
+        num_cpus=config.num_cpus_per_worker, num_gpus=num_gpus, max_restarts=config.max_actor_restarts,
+        max_task_retries=0, max_concurrency=1,
+    )

@@ -1,0 +1,85 @@
+"""``ScoringConfig``: everything one scoring job needs, validated before any work starts.
+
+One object serves both modes (generative LLM with label verbalizers, sequence classifier) and
+both backends (vLLM, plain transformers), so the CLI, the round driver and nightly rescoring all
+build the same thing. Field descriptions are the documentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from al_ray.task import TaskConfig
+
+MiB = 1 << 20
+
+
+class ScoringConfig(BaseModel):
+    """A scoring job: which model, how to run it, how to turn its outputs into uncertainty."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    task: TaskConfig = Field(..., description="Labels, text/id columns and (generative) prompt template.")
+    model: str = Field(..., description="Checkpoint: a local directory or an fsspec URL of one "
+                       "(remote directories are copied to a local cache inside each worker).")
+    model_version: str | None = Field(
+        None, description="Version id written to every score row; defaults to the checkpoint's "
+        "al_ray_version.txt, else its directory name.")
+    mode: Literal["generative", "classifier", "auto"] = Field(
+        "auto", description="generative: causal LM + prompt + label verbalizers (next-token "
+        "logprobs); classifier: sequence-classification head; auto: from config.json's architectures.")
+    backend: Literal["vllm", "transformers"] = Field("vllm", description="Inference engine.")
+    lora_adapter: str | None = Field(
+        None, description="PEFT LoRA adapter directory or URL, applied on top of `model` "
+        "(generative mode: a vLLM LoRARequest; transformers: PeftModel).")
+    dtype: str = Field("auto", description="Weights/compute dtype passed to the engine "
+                       "('auto', 'float32', 'bfloat16', 'float16'). Use float32 to compare backends.")
+    max_input_tokens: int = Field(512, ge=8, description="Longer inputs are truncated (and flagged), never dropped. "
+                                  "Clamped to the model's maximum positions.")
+    label_variants: Literal["both", "space", "bare"] = Field(
+        "both", description="Generative mode: which verbalizer spellings count for a label: 'label', "
+        "' label' (leading space) or both (their first-token probabilities are added).")
+    calibration: Literal["none", "batch"] = Field(
+        "none", description="batch: estimate the label prior as the mean renormalised probability "
+        "over each shard and divide it out (contextual calibration).")
+    batch_rows: int = Field(1024, ge=1, description="Rows per record batch read from a shard and "
+                            "handed to the engine in one call.")
+    workers: int = Field(1, ge=1, description="Ray actors, each owning one engine.")
+    num_gpus_per_worker: float | None = Field(
+        None, ge=0, description="GPUs per actor; None: 1 when the cluster has GPUs, else 0.")
+    num_cpus_per_worker: float = Field(1.0, ge=0, description="CPUs reserved per actor.")
+    shards_in_flight_per_worker: int = Field(2, ge=1, le=8, description="Backpressure: shards queued per actor.")
+    max_shard_attempts: int = Field(3, ge=1, description="Tries per shard when its actor dies before finishing it.")
+    max_actor_restarts: int = Field(2, ge=0, description="Ray restarts a dead actor this many times.")
+    kv_cache_memory_bytes: int | None = Field(256 * MiB, description="vLLM KV cache size; on CPU "
+                                              "it must be set or vLLM reserves most of RAM.")
+    enforce_eager: bool = Field(True, description="vLLM: skip graph capture/compilation (faster start).")
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vLLM LLM(...) arguments.")
+    transformers_batching: Literal["token_budget", "fixed"] = Field(
+        "token_budget", description="transformers backend: length-sorted batches under a token "
+        "budget, or fixed-size batches in input order.")
+    transformers_token_budget: int = Field(16384, ge=64, description="Padded tokens per forward pass.")
+    transformers_batch_size: int = Field(32, ge=1, description="Rows per forward pass (fixed batching; "
+                                         "also the cap for token-budget batches is 8x this).")
+    check_duplicate_ids: bool = Field(True, description="Report ids seen more than once (8 bytes/row in the driver).")
+    model_cache_dir: str | None = Field(None, description="Where workers cache remote checkpoints; "
+                                        "default ~/.cache/al_ray/models.")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options "
+                                            "(credentials, endpoint_url) for corpus, output and model URLs.")
+
+    @field_validator("engine_kwargs")
+    @classmethod
+    def _no_reserved_engine_kwargs(cls, kw: dict[str, Any]) -> dict[str, Any]:
+        reserved = {"model", "runner", "enable_lora", "max_model_len"} & set(kw)
+        if reserved:
+            raise ValueError(f"set {sorted(reserved)} through the scoring config, not engine_kwargs")
+        return kw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ScoringConfig":
+        if self.lora_adapter and self.mode == "classifier" and self.backend == "vllm":
+            raise ValueError("lora_adapter with a vLLM classifier is not supported: merge the adapter "
+                             "into the checkpoint (merge_and_unload) and score the merged model")
+        return self

@@ -1,0 +1,110 @@
+"""vLLM adapter: lazy import, exact token-id prompts, explicit shutdown, optional LoRA.
+
+Generative mode asks for ``SamplingParams(max_tokens=1, logprob_token_ids=...)``, which returns the
+exact logprob of every label token whatever its rank. Classifier mode runs vLLM's pooling runner
+(``LLM.classify``) with activation off and applies softmax here, so both backends share one
+definition of the probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from al_ray.errors import ConfigError
+from al_ray.scoring.config import ScoringConfig
+from al_ray.scoring.engines.base import (
+    Engine, EngineOutput, classifier_label_order, effective_max_tokens, load_tokenizer, lora_rank,
+    read_hf_config, resolve_mode, softmax,
+)
+from al_ray.scoring.prompts import ClassifierEncoder, GenerativePromptEncoder
+from al_ray.scoring.verbalizers import label_token_ids
+
+log = logging.getLogger(__name__)
+
+_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+class VLLMEngine(Engine):
+    def __init__(self, config: ScoringConfig, model_dir: str | Path, lora_dir: str | Path | None = None) -> None:
+        from vllm import LLM
+
+        self.config = config
+        self.labels = list(config.task.labels)
+        hf = read_hf_config(model_dir)
+        self.mode = resolve_mode(config, hf)
+        self.max_input_tokens = effective_max_tokens(config, hf, self.mode)
+        self.tokenizer = load_tokenizer(model_dir)
+        self._lora = None
+        kwargs = dict(enforce_eager=config.enforce_eager, dtype=config.dtype, seed=0)
+        if config.kv_cache_memory_bytes:
+            kwargs["kv_cache_memory_bytes"] = config.kv_cache_memory_bytes
+        kwargs.update(config.engine_kwargs)
+        if self.mode == "generative":
+            self.encoder = GenerativePromptEncoder(self.tokenizer, config.task.prompt_template, self.labels,
+                                                   self.max_input_tokens)
+            self.label_tokens = label_token_ids(self.tokenizer, self.labels, self.encoder.tail, config.label_variants)
+            self._matrix = self.label_tokens.matrix
+            kwargs.setdefault("max_logprobs", max(20, len(self.label_tokens.token_ids)))
+            if lora_dir is not None:
+                r = lora_rank(lora_dir)
+                kwargs.update(enable_lora=True, max_lora_rank=next(x for x in _LORA_RANKS if x >= r), max_loras=1)
+            self.llm = LLM(model=str(model_dir), max_model_len=self.max_input_tokens + 1, **kwargs)
+            if lora_dir is not None:
+                from vllm.lora.request import LoRARequest
+
+                self._lora = LoRARequest("al_ray_adapter", 1, str(lora_dir))
+                # Load it now: a bad adapter fails at start-up, and a silently ignored one cannot pass.
+                if not self.llm.llm_engine.add_lora(self._lora):
+                    raise ConfigError(f"vLLM refused the LoRA adapter {lora_dir}")
+            from vllm import SamplingParams
+
+            self._params = SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
+                                          logprob_token_ids=list(self.label_tokens.token_ids))
+        else:
+            if lora_dir is not None:
+                raise ConfigError("vLLM classifier mode takes no LoRA adapter: score the merged checkpoint")
+            self.encoder = ClassifierEncoder(self.tokenizer, self.max_input_tokens)
+            self._order = classifier_label_order(self.labels, hf)
+            self.llm = LLM(model=str(model_dir), runner="pooling", max_model_len=self.max_input_tokens, **kwargs)
+            from vllm.pooling_params import PoolingParams
+
+            self._params = PoolingParams(use_activation=False)
+
+    def score_texts(self, texts: list[str]) -> EngineOutput:
+        n = len(texts)
+        if n == 0:
+            return EngineOutput(np.zeros((0, len(self.labels))), np.zeros(0, dtype=bool))
+        ids, truncated = self.encoder.encode(texts)
+        prompts = [{"prompt_token_ids": x} for x in ids]
+        if self.mode == "generative":
+            outs = self.llm.generate(prompts, self._params, use_tqdm=False, lora_request=self._lora)
+            toks = self.label_tokens.token_ids
+            lp = np.empty((n, len(toks)))
+            for i, o in enumerate(outs):
+                d = o.outputs[0].logprobs[0]
+                lp[i] = [d[t].logprob for t in toks]
+            probs = np.exp(lp) @ self._matrix
+        else:
+            outs = self.llm.classify(prompts, pooling_params=self._params, use_tqdm=False)
+            logits = np.array([o.outputs.probs for o in outs], dtype=np.float64)
+            probs = softmax(logits)[:, self._order]
+        if len(outs) != n:
+            raise RuntimeError(f"vLLM returned {len(outs)} outputs for {n} prompts")
+        return EngineOutput(probs, truncated)
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        try:
+            llm.llm_engine.engine_core.shutdown()
+        except Exception as exc:  # shutting down must not mask the job's own result
+            log.warning("vLLM shutdown raised %s", exc)
+        del llm
+        import gc
+
+        gc.collect()

@@ -1,0 +1,106 @@
+"""Find corpus shards, check their schemas from Parquet footers, and stream their rows.
+
+Schemas are checked for every shard before any engine starts, from footers only (a few KB each,
+read in parallel), so a missing column fails the job in seconds instead of after hours of GPU
+time. A shard whose footer cannot be read at all is *not* fatal: it is quarantined and reported
+while the others are scored. Rows are streamed in record batches; a shard is never loaded whole.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from al_ray.errors import ConfigError, InputError
+from al_ray.security import scrub
+from al_ray.storage import FileInfo, join, list_files, resolve, unstrip
+from al_ray.task import TaskConfig
+
+
+@dataclass(frozen=True)
+class Shard:
+    url: str
+    rel: str  # path under the corpus root; the score file has the same relative path
+    fingerprint: str = ""
+    num_rows: int | None = None
+    error: str | None = None  # footer unreadable -> quarantined up front
+
+
+def relative_path(root: str, url: str) -> str:
+    root_s, url_s = root.rstrip("/"), url
+    if url_s == root_s:
+        return posixpath.basename(url_s)
+    if not url_s.startswith(root_s + "/"):
+        raise ConfigError(f"shard {scrub(url)} is not under the corpus root {scrub(root)}")
+    return url_s[len(root_s) + 1:]
+
+
+def normalise_url(url: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """The form ``list_files`` reports (absolute local paths, ``s3://bucket/key``)."""
+    fs, path = resolve(url, storage_options)
+    return unstrip(fs, path, url).rstrip("/")
+
+
+def list_shards(corpus: str, storage_options: Mapping[str, Any] | None = None,
+                only: list[str] | None = None) -> list[Shard]:
+    """Every ``*.parquet`` under ``corpus`` (or a single file), or just ``only`` (URLs under it)."""
+    infos: list[FileInfo] = list_files(corpus, ".parquet", storage_options)
+    corpus = normalise_url(corpus, storage_options)
+    if only is not None:
+        only = [normalise_url(u, storage_options) for u in only]
+        by_url = {fi.url: fi for fi in infos}
+        missing = [u for u in only if u not in by_url]
+        if missing:
+            raise ConfigError(f"shards not found under {scrub(corpus)}: {[scrub(m) for m in missing[:5]]}")
+        infos = [by_url[u] for u in dict.fromkeys(only)]
+    single = len(infos) == 1 and infos[0].url.rstrip("/") == str(corpus).rstrip("/")
+    root = posixpath.dirname(str(corpus).rstrip("/")) if single else str(corpus)
+    return [Shard(fi.url, relative_path(root, fi.url), fi.fingerprint) for fi in infos]
+
+
+def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any] | None) -> Shard:
+    fs, path = resolve(shard.url, storage_options)
+    try:
+        with fs.open(path, "rb") as f:
+            meta = pq.ParquetFile(f).metadata
+            schema = meta.schema.to_arrow_schema()
+    except Exception as exc:  # corrupt footer, permission, truncated upload ...
+        return Shard(shard.url, shard.rel, shard.fingerprint, None,
+                     f"unreadable Parquet: {type(exc).__name__}: {scrub(str(exc))}")
+    needed = [task.text_column] + ([task.id_column] if task.id_column else [])
+    for col in needed:
+        if col not in schema.names:
+            kind = "text" if col == task.text_column else "id"
+            raise InputError(f"missing {kind} column {col!r} (columns: {schema.names})", location=scrub(shard.url))
+    t = schema.field(task.text_column).type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_null(t) or pa.types.is_string_view(t)):
+        raise InputError(f"text column {task.text_column!r} has type {t}, expected string", location=scrub(shard.url))
+    return Shard(shard.url, shard.rel, shard.fingerprint, meta.num_rows, None)
+
+
+def check_shards(shards: list[Shard], task: TaskConfig, storage_options: Mapping[str, Any] | None = None,
+                 threads: int = 16) -> list[Shard]:
+    """Footer check of every shard; raises ``InputError`` on a missing column, flags unreadable ones."""
+    if not shards:
+        return []
+    with ThreadPoolExecutor(max_workers=min(threads, len(shards))) as pool:
+        return list(pool.map(lambda s: _check_one(s, task, storage_options), shards))
+
+
+def iter_batches(url: str, columns: list[str], batch_rows: int,
+                 storage_options: Mapping[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+    """Stream ``columns`` of one shard, row group by row group, ``batch_rows`` at a time."""
+    fs, path = resolve(url, storage_options)
+    with fs.open(path, "rb") as f:
+        pf = pq.ParquetFile(f)
+        yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def score_url(out: str, rel: str) -> str:
+    return join(out, rel)

@@ -1,0 +1,50 @@
+"""The job summary written to ``<out>/_summary.json``: what was scored, how fast, what failed and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ShardFailure(BaseModel):
+    shard: str
+    reason: str
+    attempts: int = 1
+    kind: str = "failed"  # "failed" (worker/engine error) | "quarantined" (bad data)
+
+
+class DuplicateIds(BaseModel):
+    count: int = 0  # ids seen more than once (counted once each)
+    extra_rows: int = 0  # rows beyond the first occurrence
+    examples: list[dict[str, Any]] = Field(default_factory=list)  # {"id": ..., "shards": [...]}
+
+
+class ScoringSummary(BaseModel):
+    corpus: str
+    out: str
+    model: str
+    model_version: str
+    mode: str = ""
+    backend: str = ""
+    labels: list[str] = Field(default_factory=list)
+    workers: int = 0
+    shards_total: int = 0
+    shards_scored: int = 0
+    shards_skipped_done: int = 0  # completed by an earlier run (marker present)
+    rows_scored: int = 0
+    rows_skipped: int = 0  # rows without an id: not scored
+    rows_empty_text: int = 0
+    rows_truncated: int = 0
+    rows_quarantined: int = 0  # rows of quarantined shards (from their footers, when readable)
+    seconds: float = 0.0
+    rows_per_s: float = 0.0
+    actor_restarts: int = 0
+    failed_shards: list[ShardFailure] = Field(default_factory=list)
+    duplicate_ids: DuplicateIds = Field(default_factory=DuplicateIds)
+    started_at: str = ""
+    finished_at: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_shards

@@ -1,0 +1,448 @@
+"""Streaming extraction of the candidate pool: the most uncertain rows of all score files.
+
+Memory is O(pool_size + row group), never O(rows): every file is read row group by row group in
+two passes.
+
+1. light pass: only the measure (plus ``predicted_label`` when stratified, ``empty_text``,
+   ``entropy_norm`` for an entropy threshold) is decoded; rows that cannot beat the current
+   cut-off (the pool's K-th best so far) are dropped right there;
+2. heavy pass: only when some rows survive, the other columns of that row group are decoded and
+   just those rows are taken.
+
+Once the pool is warm most row groups of a large corpus end after the light pass. The ranking
+is a total order (uncertainty descending, then file index, then row), so the pool is the exact
+top-K whatever order the worker threads finish in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from al_ray import schemas, storage
+from al_ray.errors import EmptyPoolError, InputError, StorageError
+from al_ray.selection.config import SelectionConfig
+
+log = logging.getLogger(__name__)
+
+KEY_SHIFT = 40  # key = file_index << 40 | row: unique, and orders ties by file then row
+_NEG_INF = -np.inf
+_MAX_KEY = np.iinfo(np.int64).max
+_DICT_COLUMNS = (schemas.PREDICTED, "model_version", "model_id", "shard")
+REQUIRED = (schemas.ID, schemas.PREDICTED, "entropy", "entropy_norm", "margin", "least_confidence",
+            "label_mass", "model_version", "shard", "row")
+
+
+@dataclass
+class PoolResult:
+    """The extracted pool (score columns, most uncertain first) and what the scan saw."""
+
+    table: pa.Table
+    labels: list[str]
+    files: list[str]
+    rows_scanned: int
+    model_versions: dict[str, str]  # version -> first file it was seen in
+    model_ids: list[str]
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def priority(measure: str, values: np.ndarray) -> np.ndarray:
+    """Higher = more uncertain."""
+    return -values if measure == "margin" else values
+
+
+def _passes(p: np.ndarray, key: np.ndarray, cut_p: np.ndarray | float, cut_key: np.ndarray | int) -> np.ndarray:
+    """Rows that rank strictly before the cut-off (p desc, key asc); NaN never passes."""
+    return (p > cut_p) | ((p == cut_p) & (key < cut_key))
+
+
+def _topk_order(p: np.ndarray, key: np.ndarray, stratum: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the top-k per stratum (sorted by stratum, then rank) and each stratum's cut-off."""
+    n_strata = int(stratum.max()) + 1 if len(stratum) else 0
+    order = np.lexsort((key, -p, stratum))
+    s_sorted = stratum[order]
+    starts = np.searchsorted(s_sorted, np.arange(n_strata + 1))
+    rank = np.arange(len(order)) - starts[s_sorted]
+    keep = order[rank < k]
+    cut_p = np.full(n_strata, _NEG_INF)
+    cut_key = np.full(n_strata, _MAX_KEY, dtype=np.int64)
+    for s in range(n_strata):
+        if starts[s + 1] - starts[s] >= k:
+            kth = order[starts[s] + k - 1]
+            cut_p[s], cut_key[s] = p[kth], key[kth]
+    return keep, cut_p, cut_key
+
+
+def _tighter(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per stratum, the cut-off that ranks higher (the stricter one)."""
+    a_p, a_k = a
+    b_p, b_k = b
+    take_b = (b_p > a_p) | ((b_p == a_p) & (b_k < a_k))
+    return np.where(take_b, b_p, a_p), np.where(take_b, b_k, a_k)
+
+
+class _Cutoff:
+    """The pool's current K-th best per stratum; replaced (not mutated) so readers need no lock."""
+
+    def __init__(self, n_strata: int) -> None:
+        self.value = (np.full(n_strata, _NEG_INF), np.full(n_strata, _MAX_KEY, dtype=np.int64))
+
+
+class _Scanner:
+    def __init__(self, config: SelectionConfig, labels: list[str], exclude: frozenset[str],
+                 storage_options: Mapping[str, Any] | None) -> None:
+        self.config = config
+        self.labels = labels
+        self.label_index = {lab: i for i, lab in enumerate(labels)}
+        self.measure = config.measure
+        self.n_strata = len(labels) if config.stratify else 1
+        pool = config.effective_pool_size()
+        self.k = math.ceil(pool / self.n_strata)
+        self.exclude = exclude
+        self.exclude_set = pa.array(sorted(exclude), pa.string()) if exclude else None
+        # Rows that may still be dropped after the light pass (excluded ids) must not push true
+        # candidates out of a per-row-group pre-selection, so that pre-selection keeps k + |exclude|.
+        self.k_pre = self.k + len(exclude)
+        self.storage_options = storage_options
+        self.cutoff = _Cutoff(self.n_strata)
+        self.threshold_col = None
+        self.threshold = config.threshold
+        if config.threshold is not None:
+            self.threshold_col = "entropy_norm" if self.measure == "entropy" else self.measure
+        self.embedding_column = config.embedding.column if config.embedding.source in ("scores", "auto") else None
+        self.prob_cols = schemas.prob_columns(labels)
+
+    # -- one file ------------------------------------------------------------------------------
+    def scan_file(self, file_index: int, url: str) -> dict[str, Any]:
+        fs, path = storage.resolve(url, self.storage_options)
+        try:
+            if storage.is_local(fs):
+                return self._scan(file_index, url, path)
+            with fs.open(path, "rb") as f:
+                return self._scan(file_index, url, f)
+        except (InputError, StorageError):
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"cannot read score file: {exc}", location=url) from exc
+
+    def _scan(self, file_index: int, url: str, source: Any) -> dict[str, Any]:
+        # read_dictionary keeps repeated strings (labels, versions, shard URLs) as dictionaries
+        pf = pq.ParquetFile(source, read_dictionary=list(_DICT_COLUMNS))
+        schema = pf.schema_arrow
+        names = set(schema.names)
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise InputError(f"not a score file: missing columns {missing}", location=url)
+        labels = schemas.labels_from_score_schema(schema)
+        if labels != self.labels:
+            raise InputError(f"labels {labels} differ from {self.labels} in the other score files", location=url)
+
+        heavy = [schemas.ID, *self.prob_cols, schemas.PREDICTED, "entropy", "entropy_norm", "margin",
+                 "least_confidence", "label_mass", "model_id", "model_version", "shard", "row"]
+        heavy = [c for c in heavy if c in names]
+        has_embedding = self.embedding_column is not None and self.embedding_column in names
+        if has_embedding:
+            heavy.append(self.embedding_column)
+        light = [self.measure]
+        if self.n_strata > 1:
+            light.append(schemas.PREDICTED)
+        if self.config.exclude_empty_text and "empty_text" in names:
+            light.append("empty_text")
+        if self.threshold_col and self.threshold_col not in light:
+            light.append(self.threshold_col)
+
+        stats = {"rows": 0, "nan_rows": 0, "excluded": 0, "empty_text": 0, "past_threshold": 0,
+                 "nan_prob_rows": 0}
+        versions = self._versions(pf, url)
+        model_ids: set[str] = set()
+        local: pa.Table | None = None
+        local_cut = (np.full(self.n_strata, _NEG_INF), np.full(self.n_strata, _MAX_KEY, dtype=np.int64))
+        row_base = 0
+        bs = self.config.read_batch_size
+        for rg in range(pf.num_row_groups):
+            n_rg = pf.metadata.row_group(rg).num_rows
+            if n_rg == 0:
+                continue
+            # -- light pass
+            lt = pa.Table.from_batches(list(pf.iter_batches(batch_size=bs, row_groups=[rg], columns=light)))
+            raw = lt.column(self.measure).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            p = priority(self.measure, raw)
+            nan = np.isnan(p)
+            stats["rows"] += n_rg
+            stats["nan_rows"] += int(nan.sum())
+            key = (np.int64(file_index) << KEY_SHIFT) + row_base + np.arange(n_rg, dtype=np.int64)
+            stratum = self._strata(lt, url) if self.n_strata > 1 else np.zeros(n_rg, dtype=np.int64)
+            ok = ~nan
+            if "empty_text" in light:
+                empty = lt.column("empty_text").to_numpy(zero_copy_only=False).astype(bool)
+                stats["empty_text"] += int((empty & ok).sum())
+                ok &= ~empty
+            if self.threshold_col:
+                tv = lt.column(self.threshold_col).to_numpy(zero_copy_only=False)
+                ok &= (tv <= self.threshold) if self.threshold_col == "margin" else (tv >= self.threshold)
+                stats["past_threshold"] += int(ok.sum())
+            cut_p, cut_key = _tighter(self.cutoff.value, local_cut)
+            ok &= _passes(p, key, cut_p[stratum], cut_key[stratum])
+            idx = np.flatnonzero(ok)
+            if len(idx) > self.k_pre:  # pre-select within the row group before decoding heavy columns
+                keep, _, _ = _topk_order(p[idx], key[idx], stratum[idx], self.k_pre)
+                idx = np.sort(idx[keep])
+            if len(idx):
+                part = self._heavy(pf, rg, heavy, idx, bs)
+                part = part.append_column("_prio", pa.array(p[idx])) \
+                           .append_column("_key", pa.array(key[idx])) \
+                           .append_column("_stratum", pa.array(stratum[idx]))
+                part = self._filter(part, stats, url, has_embedding)
+                if len(part):
+                    if "model_id" in part.column_names:
+                        model_ids.update(v for v in pc.unique(part.column("model_id")).to_pylist() if v)
+                    local = part if local is None else pa.concat_tables([local, part], promote_options="default")
+                    if len(local) > self.k * self.n_strata:
+                        local, local_cut = prune(local, self.k)
+            row_base += n_rg
+        return {"url": url, "table": local, "stats": stats, "versions": versions, "model_ids": model_ids,
+                "has_embedding": has_embedding}
+
+    def _strata(self, lt: pa.Table, url: str) -> np.ndarray:
+        col = lt.column(schemas.PREDICTED).combine_chunks()
+        if not pa.types.is_dictionary(col.type):
+            col = col.dictionary_encode()
+        dictionary = col.dictionary.to_pylist()
+        unknown = [d for d in dictionary if d not in self.label_index]
+        codes = np.array([self.label_index.get(d, -1) for d in dictionary], dtype=np.int64)
+        ind = col.indices.to_numpy(zero_copy_only=False)
+        out = codes[ind] if len(codes) else np.zeros(len(ind), dtype=np.int64)
+        if unknown and (out < 0).any():
+            raise InputError(f"predicted_label values {unknown} are not in the label set {self.labels}", location=url)
+        return out
+
+    def _heavy(self, pf: pq.ParquetFile, rg: int, columns: list[str], idx: np.ndarray, bs: int) -> pa.Table:
+        parts, offset = [], 0
+        lo = 0
+        for batch in pf.iter_batches(batch_size=bs, row_groups=[rg], columns=columns):
+            hi = np.searchsorted(idx, offset + batch.num_rows, side="left")
+            if hi > lo:
+                parts.append(pa.Table.from_batches([batch.take(pa.array(idx[lo:hi] - offset))]))
+            lo = hi
+            offset += batch.num_rows
+            if lo >= len(idx):
+                break
+        t = pa.concat_tables(parts)
+        # dictionary columns -> plain strings so that tables of different files concatenate
+        for name in _DICT_COLUMNS:
+            if name in t.column_names and pa.types.is_dictionary(t.schema.field(name).type):
+                t = t.set_column(t.schema.get_field_index(name), name, t.column(name).cast(pa.string()))
+        return t
+
+    def _filter(self, part: pa.Table, stats: dict, url: str, has_embedding: bool) -> pa.Table:
+        keep = np.ones(len(part), dtype=bool)
+        if self.exclude_set is not None:
+            ex = pc.is_in(part.column(schemas.ID).cast(pa.string()), value_set=self.exclude_set)
+            ex = ex.to_numpy(zero_copy_only=False).astype(bool)
+            stats["excluded"] += int(ex.sum())
+            keep &= ~ex
+        probs = np.column_stack([part.column(c).to_numpy(zero_copy_only=False) for c in self.prob_cols])
+        bad = np.isnan(probs).any(axis=1) & keep
+        if bad.any():
+            stats["nan_prob_rows"] += int(bad.sum())
+            keep &= ~bad
+        if has_embedding:
+            emb = part.column(self.embedding_column)
+            if emb.null_count and (np.asarray(emb.is_null().to_numpy(zero_copy_only=False)) & keep).any():
+                raise InputError(f"missing embeddings: column {self.embedding_column!r} is null for some "
+                                 "candidate rows", location=url)
+        return part if keep.all() else part.filter(pa.array(keep))
+
+    def _versions(self, pf: pq.ParquetFile, url: str) -> dict[str, int]:
+        """model_version values of a file, from row-group statistics where they settle it."""
+        md = pf.metadata
+        leaf = [i for i in range(md.num_columns) if md.schema.column(i).path == "model_version"]
+        out: dict[str, int] = {}
+        for rg in range(md.num_row_groups):
+            rgm = md.row_group(rg)
+            if rgm.num_rows == 0:
+                continue
+            st = rgm.column(leaf[0]).statistics if leaf else None
+            if st is not None and st.has_min_max and st.min == st.max and st.null_count == 0:
+                v = st.min.decode() if isinstance(st.min, bytes) else str(st.min)
+                out[v] = out.get(v, 0) + rgm.num_rows
+                continue
+            col = pf.read_row_group(rg, columns=["model_version"]).column(0).cast(pa.string())
+            vc = pc.value_counts(col)
+            for item in vc.to_pylist():
+                v = item["values"]
+                out["<null>" if v is None else v] = out.get("<null>" if v is None else v, 0) + item["counts"]
+        return out
+
+
+def prune(table: pa.Table, k: int) -> tuple[pa.Table, tuple[np.ndarray, np.ndarray]]:
+    """Keep the top-k rows per ``_stratum``; return them and each stratum's cut-off."""
+    p = table.column("_prio").to_numpy()
+    key = table.column("_key").to_numpy()
+    stratum = table.column("_stratum").to_numpy()
+    keep, cut_p, cut_key = _topk_order(p, key, stratum, k)
+    return table.take(pa.array(keep)), (cut_p, cut_key)
+
+
+def list_score_files(scores_url: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Score files under a URL: ``*.parquet``, skipping ``.done`` markers and ``_``/``.`` names."""
+    return [fi.url for fi in storage.list_files(scores_url, ".parquet", storage_options)]
+
+
+def extract_pool(scores_url: str, config: SelectionConfig, *, exclude_ids: Iterable[str] = (),
+                 storage_options: Mapping[str, Any] | None = None,
+                 files: list[str] | None = None) -> PoolResult:
+    """Stream every score file under ``scores_url`` and return the most uncertain candidates.
+
+    Raises EmptyPoolError when nothing is left after exclusions, InputError for malformed files
+    or (unless ``config.allow_mixed_versions``) files from different model versions.
+    """
+    files = files if files is not None else list_score_files(scores_url, storage_options)
+    if not files:
+        raise EmptyPoolError(f"no score files (*.parquet) under {scores_url}")
+    first_fs, first_path = storage.resolve(files[0], storage_options)
+    with first_fs.open(first_path, "rb") as f:
+        labels = schemas.labels_from_score_schema(pq.read_schema(f))
+    if len(labels) < 2:
+        raise InputError("not a score file: fewer than two p_<label> columns", location=files[0])
+    exclude = frozenset(str(x) for x in exclude_ids)
+    scanner = _Scanner(config, labels, exclude, storage_options)
+    n_strata = scanner.n_strata
+
+    pool: pa.Table | None = None
+    versions: dict[str, str] = {}
+    version_rows: dict[str, int] = {}
+    model_ids: set[str] = set()
+    totals = {"rows": 0, "nan_rows": 0, "excluded": 0, "empty_text": 0, "past_threshold": 0, "nan_prob_rows": 0}
+    nan_files: list[tuple[str, int]] = []
+    warnings: list[str] = []
+    embedding_files = 0
+
+    def merge(res: dict[str, Any]) -> None:
+        nonlocal pool, embedding_files
+        url = res["url"]
+        for v, cnt in res["versions"].items():
+            version_rows[v] = version_rows.get(v, 0) + cnt
+            if v not in versions:
+                if versions and not config.allow_mixed_versions:
+                    other, other_url = next(iter(versions.items()))
+                    raise InputError(
+                        f"score files come from different model versions: {other!r} in {other_url} "
+                        f"and {v!r} in {url}; rescore with one model, select from one version's "
+                        "directory, or set allow_mixed_versions", location=url)
+                versions[v] = url
+        for name, val in res["stats"].items():
+            totals[name] += val
+        bad = res["stats"]["nan_rows"] + res["stats"]["nan_prob_rows"]
+        if bad:
+            if config.nan_policy == "error":
+                raise InputError(f"{bad} rows have NaN {config.measure} or probabilities "
+                                 "(nan_policy='error')", location=url)
+            nan_files.append((url, bad))
+        model_ids.update(res["model_ids"])
+        embedding_files += int(res["has_embedding"])
+        t = res["table"]
+        if t is not None and len(t):
+            pool = t if pool is None else pa.concat_tables([pool, t], promote_options="default")
+            if len(pool) > 2 * scanner.k * n_strata:
+                pool, cut = prune(pool, scanner.k)
+                scanner.cutoff.value = _tighter(scanner.cutoff.value, cut)
+
+    workers = max(1, min(config.io_workers, len(files)))
+    if workers == 1:
+        for i, url in enumerate(files):
+            merge(scanner.scan_file(i, url))
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="al-ray-pool") as ex:
+            pending: set[Future] = set()
+            it = iter(enumerate(files))
+            try:
+                for i, url in it:  # bounded in-flight work: memory stays O(workers * pool)
+                    pending.add(ex.submit(scanner.scan_file, i, url))
+                    if len(pending) >= 2 * workers:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            merge(fut.result())
+                for fut in list(pending):
+                    merge(fut.result())
+                    pending.discard(fut)
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+
+    if pool is not None and len(pool):
+        pool, _ = prune(pool, scanner.k)
+        order = np.lexsort((pool.column("_key").to_numpy(), -pool.column("_prio").to_numpy()))
+        pool = pool.take(pa.array(order))
+    if nan_files:
+        named = ", ".join(f"{u} ({c} rows)" for u, c in nan_files[:5])
+        more = f" and {len(nan_files) - 5} more files" if len(nan_files) > 5 else ""
+        warnings.append(f"skipped {sum(c for _, c in nan_files)} rows with NaN {config.measure} or "
+                        f"probabilities: {named}{more}")
+    if len(versions) > 1:
+        warnings.append("score files mix model versions (allow_mixed_versions): " +
+                        ", ".join(f"{v!r} ({version_rows[v]} rows, e.g. {u})" for v, u in versions.items()))
+    if config.embedding.source == "scores" and embedding_files < len(files):
+        raise InputError(f"missing embeddings: embedding.source is 'scores' but "
+                         f"{len(files) - embedding_files} score files lack column {config.embedding.column!r}",
+                         location=scores_url)
+    if pool is None or not len(pool):
+        raise EmptyPoolError(
+            f"empty candidate pool: {totals['rows']} rows in {len(files)} score files under {scores_url}; "
+            f"{totals['excluded']} excluded as already labelled/sent, {totals['empty_text']} empty texts, "
+            f"{totals['nan_rows'] + totals['nan_prob_rows']} NaN"
+            + (f", {totals['past_threshold']} past threshold {config.threshold}" if config.threshold is not None else ""))
+    if config.threshold is not None and totals["past_threshold"] > len(pool):
+        warnings.append(f"{totals['past_threshold']} rows pass threshold {config.threshold}; kept the "
+                        f"{len(pool)} most uncertain (pool_size)")
+    pool = pool.drop_columns(["_key", "_stratum"]).rename_columns(
+        [c if c != "_prio" else "_uncertainty" for c in pool.column_names if c not in ("_key", "_stratum")])
+    stats = dict(totals, files=len(files), pool_size=len(pool), k_per_stratum=scanner.k,
+                 strata=n_strata, embedding_in_scores=embedding_files == len(files))
+    return PoolResult(table=pool, labels=labels, files=files, rows_scanned=totals["rows"],
+                      model_versions=versions, model_ids=sorted(model_ids), stats=stats, warnings=warnings)
+
+
+def read_exclude_ids(urls: Iterable[str], storage_options: Mapping[str, Any] | None = None) -> set[str]:
+    """Ids in label/batch files (Parquet with an ``id`` column, or JSONL objects with ``id``).
+
+    A URL may be one file or a directory (searched recursively for .parquet and .jsonl).
+    """
+    out: set[str] = set()
+    for url in urls:
+        found = [fi.url for fi in storage.list_files(url, ".parquet", storage_options)]
+        found += [fi.url for fi in storage.list_files(url, ".jsonl", storage_options)]
+        if not found:
+            raise InputError("no .parquet or .jsonl files to read excluded ids from", location=url)
+        for f in found:
+            if f.endswith(".parquet"):
+                fs, path = storage.resolve(f, storage_options)
+                with fs.open(path, "rb") as fh:
+                    pf = pq.ParquetFile(fh)
+                    if schemas.ID not in pf.schema_arrow.names:
+                        raise InputError("exclusion file has no 'id' column", location=f)
+                    col = pf.read(columns=[schemas.ID]).column(0).cast(pa.string())
+                out.update(v for v in col.to_pylist() if v is not None)
+            else:
+                for lineno, line in storage.iter_lines(f, storage_options):
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"not JSON: {exc}", location=f"{f}:{lineno}") from exc
+                    if not isinstance(obj, dict) or schemas.ID not in obj:
+                        raise InputError("JSON line has no 'id'", location=f"{f}:{lineno}")
+                    out.add(str(obj[schemas.ID]))
+    return out

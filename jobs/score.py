@@ -1,0 +1,61 @@
+"""Score a corpus once: ``python -m jobs.score --config scoring.yaml --corpus URL --out URL``.
+
+Submitted to a cluster::
+
+    ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml -- \\
+        python -m jobs.score --config configs/scoring.yaml \\
+        --corpus s3://bucket/corpus/ --out s3://bucket/scores/2026-11-24/ \\
+        --summary s3://bucket/scores/2026-11-24/_job_summary_score.json
+
+Writes one score file per corpus shard under --out (+ ``.done`` markers and ``_summary.json``);
+a rerun skips completed shards unless --rescore. Exit 0 all shards scored, 1 some failed or were
+quarantined, 2 bad config/input, 4 internal error (jobs.common.ExitCode).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from jobs.common import (ExitCode, JobContext, JobResult, add_scoring_args, base_parser, load_scoring_config,
+                         parse_args, require_exists, run_job, scoring_failures, to_plain)
+
+NAME = "score"
+
+
+def build_parser():
+    p = base_parser("python -m jobs.score", __doc__.split("\n\n")[0])
+    add_scoring_args(p)
+    p.add_argument("--out", metavar="URL", required=True, help="where score files go")
+    p.add_argument("--shard", dest="shards", action="append", default=None, metavar="URL",
+                   help="score only this corpus shard (repeatable)")
+    p.add_argument("--rescore", action="store_true", help="ignore completion markers and score every shard again")
+    return p
+
+
+def _body(ctx: JobContext) -> JobResult:
+    from al_ray.scoring.job import run_scoring
+
+    a = ctx.args
+    config = load_scoring_config(a)
+    ctx.set_storage_options(getattr(config, "storage_options", None))
+    require_exists(a.corpus, "corpus", ctx.storage_options)
+    ctx.init_ray()
+    summary = run_scoring(config, a.corpus, a.out, shards=a.shards or None, rescore=a.rescore, progress=a.progress)
+    result = to_plain(summary)
+    failures = scoring_failures(summary)
+    if failures:
+        return JobResult(ExitCode.PARTIAL_FAILURE, result, f"{len(failures)} shard(s) failed or were quarantined")
+    return JobResult(ExitCode.OK, result, "scoring complete")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from al_ray.storage import join
+
+    args = parse_args(build_parser(), argv)
+    if isinstance(args, int):
+        return args
+    return run_job(NAME, args, _body, default_summary_url=join(args.out, "_job_summary_score.json"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Generative mode on the tiny Llama: the adapter moves the next-token label distribution to the labels."""
+
+import pytest
+import torch
+
+from al_ray import storage
+from al_ray.errors import LabelTokenCollisionError
+from al_ray.finetune import FinetuneConfig, read_labels, train_round
+from al_ray.finetune import peft_adapter as pa
+from tests.finetune.conftest import LABELS
+
+
+def test_loss_decreases_adapter_only(generative_run):
+    r = generative_run
+    m = r.metrics
+    assert m["train_loss_after"] < m["train_loss_before"]
+    assert m["train_loss_per_epoch"][-1] < m["train_loss_per_epoch"][0]
+    assert r.merged_url is None and not storage.exists(storage.join(r.adapter_url, "..", "merged"))
+    assert storage.is_done(r.adapter_url) and storage.is_done(r.metrics_url)
+    assert m["max_lora_rank"] == 8 and m["lora_r"] == 8
+    assert m["target_modules"] == ["q_proj", "v_proj", "o_proj", "gate_proj"]
+    assert set(m["label_token_ids"]) == set(LABELS)
+
+
+def test_label_probabilities_move_toward_targets(generative_run, tiny_llama_dir, labels_file, task):
+    from transformers import AutoModelForCausalLM
+
+    data = read_labels(labels_file, task.labels)
+    prompts = [task.render_prompt(t) for t in data.texts]
+    y = torch.tensor(data.label_ids)
+    tok_ids = list(generative_run.metrics["label_token_ids"].values())
+    peft_model, tok = pa.load_peft_model(tiny_llama_dir, generative_run.adapter_url, "generative")
+    assert tok_ids == pa.label_token_ids(tok, task.labels)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    p_base = pa.label_probabilities(base, tok, prompts, mode="generative", max_length=48, label_token_ids=tok_ids)
+    p_tuned = pa.label_probabilities(peft_model, tok, prompts, mode="generative", max_length=48,
+                                     label_token_ids=tok_ids)
+    true_base = p_base[torch.arange(len(y)), y]
+    true_tuned = p_tuned[torch.arange(len(y)), y]
+    assert true_tuned.mean() > true_base.mean() + 0.2
+    # both classes improve (balanced weights keep the minority class from being ignored)
+    for k in (0, 1):
+        assert true_tuned[y == k].mean() > true_base[y == k].mean()
+    assert (p_tuned.argmax(-1) == y).float().mean() >= 0.9
+
+
+def test_left_padding_does_not_change_probabilities(generative_run, tiny_llama_dir, task):
+    peft_model, tok = pa.load_peft_model(tiny_llama_dir, generative_run.adapter_url, "generative")
+    tok_ids = list(generative_run.metrics["label_token_ids"].values())
+    prompts = [task.render_prompt("hi"), task.render_prompt("a considerably longer message about nothing " * 3)]
+    batched = pa.label_probabilities(peft_model, tok, prompts, mode="generative", max_length=64,
+                                     label_token_ids=tok_ids)
+    single = torch.cat([pa.label_probabilities(peft_model, tok, [p], mode="generative", max_length=64,
+                                               label_token_ids=tok_ids) for p in prompts])
+    assert torch.allclose(batched, single, atol=1e-5)
+
+
+def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path):
+    cfg = FinetuneConfig(epochs=2, max_length=48, learning_rate=3e-3, generative_loss="full_vocab")
+    r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
+                    out_url=str(tmp_path / "m"), version="fv")
+    assert r.metrics["train_loss_after"] < r.metrics["train_loss_before"]
+
+
+def test_label_token_collision_is_refused(tiny_llama_dir):
+    tok = pa.load_tokenizer(tiny_llama_dir, "generative")
+    with pytest.raises(LabelTokenCollisionError):
+        pa.label_token_ids(tok, ["not_hate", "not_spam"])  # both start with "not"

@@ -1,0 +1,151 @@
+"""Entry-point plumbing without a cluster: exit codes, the summary line and file, no secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from jobs import common
+from jobs.common import ExitCode
+
+
+def summary_from(capsys) -> dict:
+    out = capsys.readouterr().out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(common.SUMMARY_PREFIX + " "), out
+    doc = common.parse_summary_line(out)
+    assert doc == json.loads(last.split(" ", 1)[1])
+    return doc
+
+
+def test_exit_code_table_is_the_documented_one(repo_root):
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4]
+    doc = (repo_root / "docs" / "CLUSTER.md").read_text()
+    for code, status in common.STATUS.items():
+        assert f"| {int(code)} | `{status}`" in doc
+
+
+def test_exit_code_for_maps_by_type():
+    from pydantic import BaseModel, ValidationError
+
+    from al_ray.errors import ConfigError, InputError, StorageError, WaitingForLabels
+
+    class M(BaseModel):
+        x: int
+
+    with pytest.raises(ValidationError) as ve:
+        M(x="no")
+    assert common.exit_code_for(ConfigError("x")) == ExitCode.BAD_INPUT
+    assert common.exit_code_for(InputError("x")) == ExitCode.BAD_INPUT
+    assert common.exit_code_for(ve.value) == ExitCode.BAD_INPUT
+    assert common.exit_code_for(WaitingForLabels("x")) == ExitCode.WAITING_FOR_LABELS
+    assert common.exit_code_for(StorageError("x")) == ExitCode.INTERNAL_ERROR
+    assert common.exit_code_for(RuntimeError("x")) == ExitCode.INTERNAL_ERROR
+
+
+def test_parse_set():
+    assert common.parse_set(["a.b=1", "c=x y", "d=[1, 2]", "e="]) == {"a": {"b": 1}, "c": "x y", "d": [1, 2], "e": ""}
+    with pytest.raises(common.UsageError):
+        common.parse_set(["novalue"])
+
+
+def test_usage_error_exits_2_with_a_summary(capsys):
+    from jobs import score
+
+    assert score.main(["--corpus", "x"]) == 2  # --out missing
+    doc = summary_from(capsys)
+    assert doc["exit_code"] == 2 and doc["status"] == "bad_input"
+
+
+def test_missing_config_file_is_bad_input_and_summary_is_written(tmp_path, capsys):
+    from jobs import score
+
+    out = tmp_path / "scores"
+    code = score.main(["--config", str(tmp_path / "nope.yaml"), "--corpus", str(tmp_path), "--out", str(out),
+                       "--ray-address", "127.0.0.1:1"])  # never contacted: config fails first
+    assert code == ExitCode.BAD_INPUT
+    doc = summary_from(capsys)
+    assert doc["job"] == "score" and doc["error"]["type"] == "ConfigError"
+    assert json.loads((out / "_job_summary_score.json").read_text()) == doc
+
+
+def test_missing_corpus_is_bad_input_before_ray_starts(tmp_path, capsys):
+    from jobs import nightly
+
+    cfg = tmp_path / "scoring.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"labels": ["neither", "violating"]}, "model": str(tmp_path)}))
+    secret = "sekrit-value-0123456789"
+    summary = tmp_path / "summary.json"
+    code = nightly.main(["--config", str(cfg), "--corpus", str(tmp_path / "no-corpus"), "--scores-out",
+                         str(tmp_path / "s"), "--summary", str(summary), "--ray-address", "127.0.0.1:1",
+                         "--set", f"storage_options.secret={secret}"])
+    captured = capsys.readouterr()
+    assert code == ExitCode.BAD_INPUT
+    doc = common.parse_summary_line(captured.out)
+    assert doc["error"]["type"] == "InputError" and "no-corpus" in doc["error"]["message"]
+    assert secret not in captured.out + captured.err + summary.read_text()
+    assert "storage_options.secret=***" in doc["args"]["overrides"]
+
+
+def test_invalid_config_field_names_the_field(tmp_path, capsys):
+    from jobs import score
+
+    cfg = tmp_path / "scoring.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"labels": ["a", "b"]}, "model": "m", "workers": 0}))
+    code = score.main(["--config", str(cfg), "--corpus", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == ExitCode.BAD_INPUT
+    assert "workers" in summary_from(capsys)["message"]
+
+
+def test_internal_error_is_4_and_summary_still_printed(tmp_path, capsys, monkeypatch):
+    from jobs import score
+
+    def boom(ctx):
+        raise RuntimeError("engine exploded")
+
+    monkeypatch.setattr(score, "_body", boom)
+    assert score.main(["--corpus", "c", "--out", str(tmp_path / "o")]) == ExitCode.INTERNAL_ERROR
+    doc = summary_from(capsys)
+    assert doc["status"] == "internal_error" and doc["error"] == {"type": "RuntimeError", "message": "engine exploded"}
+
+
+def test_waiting_for_labels_is_3(tmp_path, capsys, monkeypatch):
+    from al_ray.errors import WaitingForLabels
+    from jobs import common as c
+    from jobs import run
+
+    def waiting(ctx, **kw):
+        raise WaitingForLabels("batch r001 is out")
+
+    monkeypatch.setattr(run, "loop_body", waiting)
+    assert run.main(["--config", "x.yaml", "--run", str(tmp_path / "run")]) == c.ExitCode.WAITING_FOR_LABELS
+    doc = summary_from(capsys)
+    assert doc["status"] == "waiting_for_labels" and doc["error"] is None
+    assert (tmp_path / "run" / "_job_summary_run.json").exists()
+
+
+def test_plan_only_needs_no_ray(tmp_path, capsys):
+    import pyarrow as pa
+
+    from al_ray import storage
+    from jobs import nightly
+
+    for i in range(2):
+        storage.write_parquet_atomic(pa.table({"id": [f"{i}"], "text": ["t"]}), str(tmp_path / "c" / f"p{i}.parquet"))
+    cfg = tmp_path / "scoring.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"labels": ["a", "b"]}, "model": "m", "model_version": "v1"}))
+    code = nightly.main(["--config", str(cfg), "--corpus", str(tmp_path / "c"), "--scores-out", str(tmp_path / "s"),
+                         "--plan-only", "--ray-address", "127.0.0.1:1"])
+    assert code == 0
+    plan = summary_from(capsys)["result"]["plan"]
+    assert len(plan["new"]) == 2 and plan["changed"] == []
+
+
+def test_estimate_cost():
+    from al_ray.nightly import estimate_cost
+
+    assert estimate_cost(3600, 4, 1, 2.5) == (4.0, 10.0)
+    assert estimate_cost(1800, 2, 2, 1.0) == (2.0, 2.0)
+    assert estimate_cost(3600, 3, 0, 1.0) == (3.0, 3.0)  # CPU workers: one unit each
