@@ -27,7 +27,8 @@ labelling batch (selection -> labeling), Parquet ``batch.parquet`` (+ JSONL twin
 
 dedup groups (selection -> labeling), Parquet ``dedup_groups.parquet``:
     id: string (the dropped item), representative_id: string (the batch item it duplicates),
-    kind: string ("exact" | "near" | "semantic"), similarity: float64
+    kind: string ("exact" | "near" | "semantic"), similarity: float64,
+    text: string (the dropped item's own text, so a propagated label trains on the right text)
 
 annotations (labeling), Parquet: id, annotator_id, label, note, round, source_file
 resolved labels (labeling -> finetune/driver), Parquet ``labels.parquet``:
@@ -103,6 +104,7 @@ DEDUP_GROUPS_SCHEMA = pa.schema([
     pa.field("representative_id", pa.string(), nullable=False),
     pa.field("kind", pa.string()),
     pa.field("similarity", pa.float64()),
+    pa.field(TEXT, pa.string()),
 ])
 
 ANNOTATIONS_SCHEMA = pa.schema([

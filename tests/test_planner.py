@@ -127,3 +127,23 @@ def test_cli_plan(tmp_path, capsys):
     assert main(["plan", "--rows", "0", "--throughput", "2000", "--engines", "1"]) == 2
     assert "rows must be > 0" in capsys.readouterr().err
     assert main(["plan", "--rows", "10", "--engines", "1"]) == 2  # neither --throughput nor --benchmark
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.floats(1e3, 1e12), rate=st.floats(1.0, 1e5), engines=st.integers(1, 4096),
+       startup=st.floats(0, 3600), overhead=st.floats(0, 10), price=st.floats(0.01, 100))
+def test_plan_invariants(rows, rate, engines, startup, overhead, price):
+    kw = dict(rows=rows, throughput=Throughput(rate, "given"), engine_startup_s=startup,
+              per_shard_overhead_s=overhead, price_per_gpu_hour=price)
+    plan = plan_capacity(engines=engines, **kw)
+    assert plan.cost == pytest.approx(plan.gpu_hours * price)
+    assert plan.wall_s == pytest.approx(startup + plan.work_engine_s / engines)
+    assert plan.wall_s_upper >= plan.wall_s
+    more = plan_capacity(engines=engines * 2, **kw)
+    assert more.wall_s <= plan.wall_s + 1e-9
+    # solving for the wall time just achieved never needs more engines than were used
+    solved = plan_capacity(target_wall_s=plan.wall_s * (1 + 1e-9) + 1e-6, **kw)
+    assert solved.engines <= engines and solved.wall_s <= plan.wall_s * (1 + 1e-9) + 1e-6

@@ -39,6 +39,13 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of raising SystemExit where it can."""
+    import os
+
+    # Quiet third-party chatter (transformers' load reports) here and in the Ray workers this
+    # process starts; users can still override both.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         app(args=argv, standalone_mode=False)
     except AlRayError as exc:

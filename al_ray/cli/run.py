@@ -14,6 +14,11 @@ from al_ray.errors import AlRayError
 
 console = Console()
 
+
+def log(message: str) -> None:
+    """Plain progress lines: no rich markup (``[round 1]`` is text, not a style tag)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
 EXIT_CODES = {"converged": 0, "plateau": 0, "budget_spent": 0, "max_rounds": 0, "round_done": 0,
               "waiting_for_labels": 3}
 
@@ -75,7 +80,7 @@ def run_cmd(
     overrides = {"storage_options": _parse_storage_options(storage_option) or None}
     cfg = config_io.load(RunConfig, str(config), overrides)
     _init_ray(ray_address)
-    outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=console.print)
+    outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log)
     _print_outcome(outcome)
     if report:
         console.print(f"report: {write_report(run, storage_options=cfg.storage_options)}")
@@ -140,7 +145,7 @@ def demo_cmd(
     from al_ray.driver.demo import run_demo
 
     outcome = run_demo(out, rounds=rounds, rows=rows, shards=shards, batch_size=batch_size, workers=workers,
-                       seed=seed, log=console.print, init_ray=_init_ray)
+                       seed=seed, log=log, init_ray=_init_ray)
     _print_outcome(outcome)
     raise typer.Exit(EXIT_CODES.get(outcome.status, 1))
 

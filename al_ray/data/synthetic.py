@@ -19,7 +19,6 @@ are no gold labels: synthetic text is for throughput and scale, not for quality.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
@@ -318,7 +317,3 @@ def write_synthetic_scores(
         write_parquet_atomic(table, url, storage_options, **dict(PARQUET_KWARGS))
         urls.append(url)
     return urls
-
-
-def default_workers() -> int:
-    return max(1, (os.cpu_count() or 1) - 1)

@@ -33,7 +33,18 @@ class RunSettings(BaseModel):
 class CorpusConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(..., description="Corpus shards (Parquet) under any fsspec URL.")
+    url: str | None = Field(None, description="Corpus shards (Parquet) under any fsspec URL. Null with a "
+                            "source: the corpus is prepared under RUN/data/ first.")
+    source: Literal["demo", "davidson"] | None = Field(
+        None, description="Prepare a corpus (plus gold votes and a test split) under RUN/data/: the generated "
+        "demo corpus, or the Davidson tweets from csv.",
+    )
+    csv: str | None = Field(None, description="davidson: path of labeled_data.csv.")
+    davidson_task: Literal["violating", "hate"] = Field("violating", description="davidson: which binary task.")
+    n_rows: int = Field(20000, ge=100, description="demo: rows to generate.")
+    n_shards: int = Field(8, ge=1, description="Shards to write when preparing a corpus.")
+    positive_rate: float = Field(0.05, gt=0, lt=1, description="demo: share of violating rows.")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="Prepared corpora: share held out as the test split.")
     gold_url: str | None = Field(
         None, description="Simulation only: a gold folder or gold.parquet (al_ray.data.layout: id, label, "
         "votes_<label>, split); simulated annotators answer from it.",
@@ -90,8 +101,43 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _simulation_needs_gold(self) -> "RunConfig":
-        if self.simulation is not None and not self.corpus.gold_url:
+        c = self.corpus
+        if not c.url and not c.source:
+            raise ValueError("corpus needs a url, or a source to prepare (demo | davidson)")
+        if c.source == "davidson" and not c.csv:
+            raise ValueError("corpus.source davidson needs corpus.csv (path of labeled_data.csv)")
+        if self.simulation is not None and not c.gold_url and not c.source:
             raise ValueError("simulation needs corpus.gold_url (the file simulated annotators answer from)")
         if self.mode == "generative" and not self.model.base:
             raise ValueError("generative mode needs model.base (a causal LM checkpoint)")
         return self
+
+
+def validate_stages(config: RunConfig) -> None:
+    """Build every stage's own config once so that a bad field fails now, named by section."""
+    from pydantic import ValidationError
+
+    from al_ray.errors import ConfigError
+    from al_ray.finetune.config import FinetuneConfig
+    from al_ray.labeling.config import LabelingConfig
+    from al_ray.scoring.config import ScoringConfig
+    from al_ray.selection.config import SelectionConfig
+
+    checks = {
+        "scoring": lambda: ScoringConfig(**{**config.scoring, "task": config.task, "model": config.model.base or "."}),
+        "selection": lambda: SelectionConfig(**{**config.selection, "n": config.run.batch_size}),
+        "labeling": lambda: LabelingConfig(**config.labeling),
+        "finetune": lambda: FinetuneConfig(**config.finetune),
+    }
+    problems = []
+    for section, build in checks.items():
+        try:
+            build()
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"  {section}.{loc}: {err['msg']}")
+        except TypeError as exc:
+            problems.append(f"  {section}: {exc}")
+    if problems:
+        raise ConfigError("invalid run configuration\n" + "\n".join(problems))

@@ -7,6 +7,7 @@ column-pruned scan instead of another engine start-up.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -37,7 +38,9 @@ def agreement(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str
     if n == 0:
         return {"n": 0, "kappa": None, "accuracy": None, "per_class": {}}
     y_true, y_pred = list(y_true), list(y_pred)
-    kappa = float(cohen_kappa_score(y_true, y_pred, labels=list(labels)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # undefined kappa (one class) is reported as None below
+        kappa = float(cohen_kappa_score(y_true, y_pred, labels=list(labels)))
     if np.isnan(kappa):  # one class only on both sides: agreement is undefined, not perfect
         kappa = None
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)

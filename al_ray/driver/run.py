@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from al_ray.driver import steps
-from al_ray.driver.config import RunConfig
+from al_ray.driver.config import RunConfig, validate_stages
 from al_ray.driver.manifest import Manifest
 from al_ray.driver.stopping import decide
 from al_ray.layout import RunLayout
@@ -61,6 +61,8 @@ def run_loop(
     log: Callable[[str], None] = _default_log,
 ) -> RunOutcome:
     """Run (or resume) the loop under ``run_url``. Requires Ray to be initialised by the caller."""
+    validate_stages(config)
+    config = config.model_copy(deep=True)  # ensure_corpus fills in prepared URLs
     so = config.storage_options
     layout = RunLayout(run_url)
     manifest = Manifest.open(layout, redact(config.model_dump(mode="json")), so)
@@ -71,6 +73,7 @@ def run_loop(
         log(f"run already finished: {manifest.data['status']} ({manifest.data.get('status_info', {}).get('detail', '')})")
         return _outcome(ctx, manifest.data["status"], manifest.data.get("status_info", {}).get("detail", ""))
 
+    steps.ensure_corpus(ctx)
     steps.ensure_base_model(ctx)
     r = 0
     while True:

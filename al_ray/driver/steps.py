@@ -44,6 +44,36 @@ class ModelRef:
     adapter: str | None = None  # generative mode: LoRA adapter applied with LoRARequest
 
 
+# ----------------------------------------------------------------------------- corpus
+
+def ensure_corpus(ctx: RunContext) -> None:
+    """Prepare the configured corpus under RUN/data/ once, and point the config at it."""
+    c = ctx.config.corpus
+    if c.url:
+        return
+    data = storage.join(ctx.layout.root, "data")
+    corpus_url, gold_url = storage.join(data, "corpus"), storage.join(data, "gold")
+    if not storage.is_done(corpus_url, ctx.so):
+        if c.source == "demo":
+            from al_ray.data.demo_corpus import write_demo_corpus
+
+            ds = write_demo_corpus(corpus_url, n_rows=c.n_rows, n_shards=c.n_shards, positive_rate=c.positive_rate,
+                                   test_fraction=c.test_fraction, seed=ctx.config.run.seed, gold_url=gold_url,
+                                   storage_options=ctx.so)
+        else:
+            from al_ray.data.davidson import prepare_davidson
+
+            ds = prepare_davidson(c.csv, corpus_url, task=c.davidson_task, n_shards=c.n_shards,
+                                  test_fraction=c.test_fraction, seed=ctx.config.run.seed, gold_url=gold_url,
+                                  storage_options=ctx.so)
+        storage.mark_done(corpus_url, {"rows": ds.n_rows, "shards": ds.n_shards, "source": c.source}, ctx.so)
+        ctx.log(f"prepared the {c.source} corpus: {ds.n_rows} rows in {ds.n_shards} shards, "
+                f"{ds.positive_rate:.1%} {ds.positive_label}, {ds.n_test} held out for evaluation")
+    c.url = corpus_url
+    c.gold_url = c.gold_url or gold_url
+    c.holdout_url = c.holdout_url or gold_url
+
+
 # ----------------------------------------------------------------------------- models
 
 def base_model_url(ctx: RunContext) -> str:

@@ -97,12 +97,22 @@ class FinetuneConfig(BaseModel):
         None, description="Also write merged/ (merge_and_unload). None = per mode: classifier yes "
         "(the pooling engine loads a plain checkpoint), generative no (vLLM applies the adapter).",
     )
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="Dtype of the frozen base weights while training. bfloat16 halves memory "
+        "for billion-parameter bases on GPU; the LoRA matrices stay float32 (PEFT's default), and the "
+        "saved adapter is float32 either way.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when visible.")
     num_gpus: float | None = Field(
         None, ge=0, description="GPUs the Ray task asks for. None = 1 if the cluster has any GPU, else 0.",
     )
     num_cpus: float = Field(1.0, gt=0, description="CPUs the Ray task asks for (Ray sets the task's "
                             "torch threads from it).")
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads while training (restored after). None = leave "
+        "torch's setting (inside a Ray task Ray sets it from num_cpus). On a busy shared machine fewer "
+        "threads than cores avoids OpenMP oversubscription, which was measured here to slow training 8x.",
+    )
     eval_train_loss: bool = Field(True, description="Measure the weighted loss on the training set "
                                   "before and after training (one extra inference pass each).")
 

@@ -90,6 +90,37 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
         torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
 
 
+@contextlib.contextmanager
+def isolated_rng(device: str = "cpu") -> Iterator[None]:
+    """Seeding for training happens inside this block and does not leak into the caller's global
+    torch random state (a driver or test process keeps its own stream)."""
+    import torch
+
+    devices = [] if device == "cpu" else list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=devices):
+        yield
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (None: unchanged), restoring the previous count."""
+    import torch
+
+    prev = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def current_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def pick_device(device: str) -> str:
     import torch
 
@@ -135,9 +166,12 @@ def load_tokenizer(model_dir: str | Path, mode: str) -> Any:
     return tok
 
 
-def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str]) -> tuple[Any, list[str]]:
+def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str],
+                    dtype: str = "float32") -> tuple[Any, list[str]]:
     """Load the base checkpoint for ``mode``; returns (model, notes)."""
     import torch
+
+    torch_dtype = getattr(torch, dtype)
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     notes: list[str] = []
@@ -152,15 +186,15 @@ def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str]) -> 
                     f"classifier checkpoint {model_dir} has labels {ckpt_labels}, the task has {list(labels)} "
                     "(same names, same order); rebuild the round-0 classifier for this task"
                 )
-            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch.float32)
+            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=torch_dtype)
         else:
             notes.append("base has no classification head: a new head was initialised from the seed")
             model = AutoModelForSequenceClassification.from_pretrained(
-                str(model_dir), dtype=torch.float32, num_labels=len(labels),
+                str(model_dir), dtype=torch_dtype, num_labels=len(labels),
                 id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
             )
     elif mode == "generative":
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype)
     else:
         raise ConfigError(f"mode must be 'classifier' or 'generative', got {mode!r}")
     return model, notes
@@ -173,7 +207,7 @@ def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], co
 
     tokenizer = load_tokenizer(model_dir, mode)
     torch.manual_seed(config.seed)  # a classifier head missing from the checkpoint is drawn here
-    base, notes = load_base_model(model_dir, mode, labels)
+    base, notes = load_base_model(model_dir, mode, labels, config.dtype)
     model_type = str(base.config.model_type)
     targets = config.target_modules_for(model_type)
     to_save = config.modules_to_save_for(mode)

@@ -124,10 +124,11 @@ def train_round(
         base_dir = _materialise(base_model, tmp_path / "base", storage_options)
         base_version = read_model_version(base_dir)
         device = pa.pick_device(config.device)
-        with pa.deterministic(config.deterministic):
+        with pa.deterministic(config.deterministic), pa.isolated_rng(device), pa.torch_threads(config.torch_threads):
             lm = pa.build_lora_model(base_dir, mode, task.labels, config)
             trainable, total = lm.trainable_parameters()
             report = pa.train(lm, inputs, data.label_ids, weights, config, device=device, log=log)
+            threads_used = pa.current_threads()
         lm.model.to("cpu")
 
         adapter_local = pa.save_adapter(lm, tmp_path / ADAPTER_DIR, base_model_name=scrub(str(base_model)))
@@ -166,6 +167,7 @@ def train_round(
             "total_parameters": total,
             "seed": config.seed,
             "device": device,
+            "torch_threads": threads_used,
             "seconds_train": round(report.seconds, 3),
             "config": config.model_dump(mode="json"),
             "adapter": ADAPTER_DIR,
@@ -240,7 +242,6 @@ def _environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "peft": peft.__version__,
-        "torch_threads": torch.get_num_threads(),
         "host_cpus": os.cpu_count(),
     }
 

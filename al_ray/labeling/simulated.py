@@ -368,7 +368,8 @@ def make_simulator(gold: pa.Table, labels: Sequence[str], *, kind: str, flip_pro
     gold_labels = gold_from_table(gold, "label") if "label" in gold.column_names else {}
     if kind in ("vote_counts", "expert", "crowd"):
         mode = "crowd" if kind == "crowd" else "expert"
-        return VoteCountAnnotators(gold, labels, mode=mode, flip_prob=flip_prob, rng=rng, tie_labels=gold_labels)
+        return VoteCountAnnotators(gold, labels, mode=mode, flip_prob=flip_prob, rng=rng,
+                                   tie_labels=gold_labels)
     if kind == "noisy_gold":
         if not gold_labels:
             raise ConfigError("noisy_gold simulation needs a 'label' column in the gold file")
@@ -382,7 +383,8 @@ def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, ki
     """Answer an exported batch's assignments (``assignments.jsonl``) into ONE canonical JSONL file
     ``out_url``; the labels' quality goes to ``report_url`` (default ``<batch_dir>/simulation.json``,
     kept out of the folder annotation files are collected from)."""
-    sim = make_simulator(read_gold(gold_url, storage_options), task.labels, kind=kind, flip_prob=flip_prob, rng=rng)
+    gold = read_gold(gold_url, storage_options)
+    sim = make_simulator(gold, task.labels, kind=kind, flip_prob=flip_prob, rng=rng)
     a_url = storage.join(batch_dir, ASSIGNMENTS)
     try:
         text = storage.read_bytes(a_url, storage_options).decode("utf-8")
@@ -401,7 +403,8 @@ def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, ki
     return SimulationResult([out_url], quality, report_url, len(rows))
 
 
-def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *, adjudicator: str = "simulated-adjudicator",
+def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *,
+                         adjudicator: str = "simulated-adjudicator",
                          storage_options: Mapping[str, Any] | None = None) -> int:
     """Answer the adjudication queue with the gold label and record the decisions (the caller
     re-runs ``resolve_labels``). The answered file is kept as ``adjudicated_simulated.jsonl``.
@@ -412,7 +415,8 @@ def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *, adjudicat
     q_url = storage.join(labels_dir, QUEUE_FILE)
     if not storage.exists(q_url, storage_options):
         return 0
-    objects, problems = jsonl_objects(storage.read_bytes(q_url, storage_options).decode("utf-8"), scrub(q_url))
+    text = storage.read_bytes(q_url, storage_options).decode("utf-8")
+    objects, problems = jsonl_objects(text, scrub(q_url))
     if problems:
         loc, msg = problems[0]
         raise InputError(msg, location=loc)

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from al_ray import storage
 from al_ray.errors import InputError
-from al_ray.nightly.state import NightlyState
+from al_ray.nightly.state import NightlyState, refresh
 from al_ray.security import scrub
 from al_ray.storage import FileInfo
 
@@ -89,9 +89,12 @@ def plan_rescore(corpus: str, scores_out: str, model_version: str,
       (so a new model version makes every shard changed);
     - unchanged: same fingerprint and model version;
     - removed: recorded, no longer listed (reported; its old score file is left in place).
+
+    An empty listing raises ``InputError`` rather than reporting every shard removed.
     """
     if not model_version:
         raise ValueError("model_version must be a non-empty string")
+    refresh(corpus, storage_options)
     infos = storage.list_files(corpus, ".parquet", storage_options)
     if not infos:
         # Never read an empty listing as "every shard was removed": a mistyped or briefly invisible

@@ -37,6 +37,20 @@ def state_url(scores_out: str) -> str:
     return storage.join(scores_out, STATE_FILE)
 
 
+def refresh(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Drop fsspec's cached listings for ``url``'s filesystem.
+
+    s3fs/gcsfs cache directory listings per filesystem instance (shared process-wide by options),
+    and ``cat_file``/``find`` consult that cache: in a long-lived process a shard or state file
+    written since the last listing (by another process, or through an instance created with the
+    same options in another order) would look absent — a new shard skipped, or the state taken
+    for empty and every shard rescored. Nightly decisions are made on fresh listings only.
+    """
+    fs, _ = storage.resolve(url, storage_options)
+    if not storage.is_local(fs):
+        fs.invalidate_cache()
+
+
 def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -62,6 +76,7 @@ class NightlyState:
     def load(cls, scores_out: str, storage_options: Mapping[str, Any] | None = None) -> "NightlyState":
         """The saved state, or an empty one when none exists yet (the first night scores everything)."""
         url = state_url(scores_out)
+        refresh(url, storage_options)
         try:
             data = storage.read_json(url, storage_options)
         except FileNotFoundError:

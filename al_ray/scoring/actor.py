@@ -26,8 +26,14 @@ class ScoringWorker:
         self.engine = make_engine(self.config)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "host": socket.gethostname(), "mode": self.engine.mode,
-                "labels": self.engine.labels, "max_input_tokens": self.engine.max_input_tokens}
+        import resource
+
+        engine = self.engine
+        return {"pid": os.getpid(), "host": socket.gethostname(), "mode": engine.mode if engine else None,
+                "labels": engine.labels if engine else None,
+                "max_input_tokens": engine.max_input_tokens if engine else None,
+                # this process only (vLLM's EngineCore is a child): what streaming must keep flat
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
     def score(self, shard_url: str, rel: str, out_url: str, fingerprint: str = "") -> Iterator[Any]:
         """Streaming: ``{"rows": n}`` per batch, then the ``ShardResult``."""

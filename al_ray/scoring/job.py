@@ -237,6 +237,11 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
                     fail_or_retry(slot, f"worker died: {_short(item)}")
                 else:
                     fail_or_retry(slot, f"{type(item).__name__}: {_short(item)}")
+        try:
+            infos = ray.get([actors[a].info.remote() for a in sorted(alive)], timeout=60)
+            summary.peak_rss_mb_per_worker = [round(i["peak_rss_mb"], 1) for i in infos]
+        except RayError:
+            pass
     finally:
         if bar is not None:
             bar.stop()

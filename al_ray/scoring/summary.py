@@ -40,6 +40,7 @@ class ScoringSummary(BaseModel):
     seconds: float = 0.0
     rows_per_s: float = 0.0
     actor_restarts: int = 0
+    peak_rss_mb_per_worker: list[float] = Field(default_factory=list)  # actor process, at the end
     failed_shards: list[ShardFailure] = Field(default_factory=list)
     duplicate_ids: DuplicateIds = Field(default_factory=DuplicateIds)
     started_at: str = ""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -89,6 +90,30 @@ def _embed(pool: PoolResult, texts: list[str | None], idx: np.ndarray, config: S
     return emb, f"{source}:{embedder.model_dir}"
 
 
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Cap BLAS/OpenMP (and torch) threads for the duration, then restore them."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch_before = None
+    try:
+        import torch
+
+        torch_before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    except ImportError:
+        torch = None  # type: ignore[assignment]
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch_before is not None:
+            torch.set_num_threads(torch_before)
+
+
 def select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus: str | None, out_dir: str, *,
                  round: int = 0, exclude_ids: Iterable[str] = (),
                  storage_options: Mapping[str, Any] | None = None,
@@ -104,6 +129,14 @@ def select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus:
     than n, unless config.allow_partial), InputError (malformed or inconsistent inputs).
     """
     register_storage_options(storage_options)
+    with thread_limit(config.threads):
+        return _select_batch(config, task, scores, corpus, out_dir, round=round, exclude_ids=exclude_ids,
+                             storage_options=storage_options, candidates_url=candidates_url, embedder=embedder)
+
+
+def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus: str | None, out_dir: str, *,
+                  round: int, exclude_ids: Iterable[str], storage_options: Mapping[str, Any] | None,
+                  candidates_url: str | None, embedder: MeanPoolEmbedder | None) -> SelectionResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     rng = make_rng(config.seed, round)
@@ -177,7 +210,7 @@ def select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus:
     batch = assemble_batch(cands, sel, round)
     batch_pool_idx = unique[sel.indices]
     groups_table = result.groups_table(table.column(schemas.ID).to_numpy(zero_copy_only=False).astype(object),
-                                       representatives=batch_pool_idx)
+                                       representatives=batch_pool_idx, texts=texts)
 
     cand_table = None
     if config.write_candidates:

@@ -32,7 +32,7 @@ def kmeans(x: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning on duplicated points: harmless here
         if n > MINIBATCH_ABOVE:
-            km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=3,
+            km = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=1,
                                  max_no_improvement=10).fit(x)
         else:
             km = KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x)

@@ -354,7 +354,10 @@ def extract_pool(scores_url: str, config: SelectionConfig, *, exclude_ids: Itera
         t = res["table"]
         if t is not None and len(t):
             pool = t if pool is None else pa.concat_tables([pool, t], promote_options="default")
-            if len(pool) > 2 * scanner.k * n_strata:
+            # Prune at 2K (amortised O(1) per row); also the first time K is reached, so the
+            # workers get a cut-off early. A stale cut-off is looser than the true one, never wrong.
+            cap = scanner.k * n_strata
+            if len(pool) > 2 * cap or (len(pool) > cap and np.isneginf(scanner.cutoff.value[0]).all()):
                 pool, cut = prune(pool, scanner.k)
                 scanner.cutoff.value = _tighter(scanner.cutoff.value, cut)
 

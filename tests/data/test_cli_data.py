@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from al_ray.cli import main
 from al_ray.data.layout import read_gold
 from tests.data.test_davidson import _write_csv

@@ -77,11 +77,12 @@ def test_length_distribution():
 
 def test_throughput_is_vectorised():
     synthetic_shard(0, 0, 100)  # build the vocabulary once
-    t0 = time.perf_counter()
+    # CPU time of this process, not wall time: the test machine is shared with other jobs.
+    t0 = time.process_time()
     n = 0
     for i in range(10):
         n += synthetic_shard(0, i, 10_000).num_rows
-    rate = n / (time.perf_counter() - t0)
+    rate = n / (time.process_time() - t0)
     assert rate > 100_000, f"{rate:,.0f} rows/s"  # ~400K rows/s on one core; loose for shared CI
 
 

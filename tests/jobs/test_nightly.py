@@ -51,6 +51,7 @@ def test_nightly_scores_exactly_new_and_changed_shards(s3, ray_cluster, minilm_c
     s2 = run_nightly(config, corpus, out, gpu_hour_price=3.0)
     assert (s2.shards_new, s2.shards_changed, s2.shards_unchanged) == (1, 1, 2)
     assert names(s2.scored) == ["part-1.parquet", "part-3.parquet"] and s2.rows_scored == 10
+    storage.resolve(out, so)[0].invalidate_cache()
     etag_after = {fi.url: fi.etag for fi in storage.list_files(out, ".parquet", so)}
     untouched = [u for u in etag_before if u.endswith(("part-0.parquet", "part-2.parquet"))]
     assert all(etag_after[u] == etag_before[u] for u in untouched)  # not rewritten
@@ -71,6 +72,8 @@ def test_nightly_scores_exactly_new_and_changed_shards(s3, ray_cluster, minilm_c
     doc = parse_summary_line(captured.out)
     assert doc["result"]["shards_scored"] == 0 and doc["result"]["rows_scored"] == 0
     assert doc["result"]["shards_unchanged"] == 4 and doc["result"]["estimated_cost"] == 0
+    assert "could not write" not in captured.err, captured.err[-2000:]
+    storage.resolve(out, so)[0].invalidate_cache()  # written through another s3fs instance
     written = storage.read_json(f"{out}/_job_summary_nightly.json", so)
     assert written == doc
     assert s3.secret not in captured.out + captured.err + str(written)

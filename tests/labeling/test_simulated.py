@@ -149,3 +149,44 @@ def test_davidson_loader_and_label_quality():
     hsim = VoteCountAnnotators(hate, ["not_hate", "hate"], mode="expert", rng=np.random.default_rng(0))
     share = np.mean([hsim.reference(str(i)) == "hate" for i in hate["id"].to_pylist()])
     assert 0.03 < share < 0.09  # about 6% hate speech
+
+
+def test_driver_entry_points_with_a_gold_file(batch_dir, task, tmp_path):
+    """What the round driver does in simulated mode: export, annotate_batch into labels/incoming,
+    import, resolve, adjudicate_from_gold, resolve again."""
+    from al_ray.labeling.simulated import adjudicate_from_gold, annotate_batch
+
+    gold_dir = tmp_path / "gold"
+    gold_dir.mkdir()
+    ids = [f"t{i}" for i in range(8)]
+    votes = [((3, 0), (0, 3), (1, 2), (2, 2))[k % 4] for k in range(8)]
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({
+        "id": ids, "label": [N, V, V, V] * 2, "n_annotators": [sum(v) for v in votes],
+        "votes_neither": [v[0] for v in votes], "votes_violating": [v[1] for v in votes],
+        "tie": [v[0] == v[1] for v in votes], "split": ["train"] * 8,
+    }), gold_dir / "gold.parquet")
+    labels_dir = str(tmp_path / "labels")
+    cfg = LabelingConfig.model_validate({"overlap": 1.0, "annotators": ["sim-expert-1", "sim-expert-2"],
+                                         "min_overlap_items": 2})
+    export_batch(batch_dir, cfg, task, rng=np.random.default_rng(0))
+    out = f"{labels_dir}/incoming/simulated.jsonl"
+    res = annotate_batch(batch_dir=batch_dir, gold_url=str(gold_dir), out_url=out, task=task, kind="vote_counts",
+                         flip_prob=0.3, rng=np.random.default_rng(5))
+    assert res.files == [out] and res.n_annotations == 16
+    assert Path(batch_dir, "simulation.json").exists() and sorted(Path(out).parent.iterdir()) == [Path(out)]
+    # ties resolve to the gold file's label, not a coin: the reference is the gold label everywhere here
+    assert res.quality["simulator"]["mode"] == "expert"
+    import_annotations([out], batch_dir, labels_dir, task, round=2)
+    first = resolve_labels(batch_dir, labels_dir, task, cfg).to_dict()
+    assert {"gate_passed", "expert_kappa", "n_overlap", "n_resolved", "n_pending_adjudication"} <= set(first)
+    assert first["n_overlap"] == 8
+    n = adjudicate_from_gold(labels_dir, str(gold_dir / "gold.parquet"), task)
+    assert n == first["n_pending_adjudication"]
+    final = resolve_labels(batch_dir, labels_dir, task, cfg)
+    assert final.complete
+    labels = read_labels(labels_dir)
+    gold = dict(zip(ids, [N, V, V, V] * 2))
+    assert all(labels[i]["label"] == gold[i] for i in ids if labels[i]["source"] == "adjudicated")
+    assert adjudicate_from_gold(labels_dir, str(gold_dir), task) == 0  # queue now empty

@@ -104,12 +104,31 @@ def test_engine_core_processes_do_not_outlive_their_actor(killed_job):
 
 
 def test_all_engine_processes_gone_after_job(killed_job, ray_cluster):
+    """After the job: every ScoringWorker is DEAD and no VLLM process survives under this cluster."""
     from ray.util.state import list_actors
 
+    pids = []
     for a in list_actors(filters=[("class_name", "=", "ScoringWorker")]):
         assert a.state == "DEAD"
-        if a.pid:
-            assert not psutil.pid_exists(a.pid) or psutil.Process(a.pid).status() == "zombie"
+        pids.append(a.pid)
+
+    def leftovers() -> list[str]:
+        found = []
+        for pid in filter(None, pids):
+            try:
+                p = psutil.Process(pid)
+                if p.status() == "zombie":
+                    continue
+                names = [p.name()] + [c.name() for c in p.children(recursive=True)]
+                found += [f"{pid}:{n}" for n in names if "ScoringWor" in n or "VLLM" in n]
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    deadline = time.time() + 60
+    while leftovers() and time.time() < deadline:
+        time.sleep(1)
+    assert not leftovers()
 
 
 def test_resume_skips_done_and_rescores_only_unmarked(killed_job, tiny_llama_dir):

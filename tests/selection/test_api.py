@@ -85,6 +85,7 @@ def test_dedup_groups_map_dropped_copies_to_batch_items(tmp_path):
     groups = pq.read_table(f"{tmp_path}/out/dedup_groups.parquet").to_pylist()
     assert sorted((g["id"], g["representative_id"], g["kind"]) for g in groups) == \
         [("doc150", "doc5", "exact"), ("doc151", "doc5", "exact")]
+    assert all(g["text"].startswith("ITEM 5:") for g in groups)
     assert res.n_selected == 198
 
 
@@ -143,3 +144,13 @@ def test_is_local_encoder():
 
     assert is_local_encoder(str(minilm_path()))
     assert not is_local_encoder("s3://bucket/model") and not is_local_encoder(None)
+
+
+def test_thread_limit_restores_torch_threads(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    scores, corpus, _, _ = _world(str(tmp_path), n=80)
+    res = select_batch(SelectionConfig(n=5, strategy="cluster_margin", threads=1), TASK, scores, corpus,
+                       str(tmp_path / "o"))
+    assert res.n_selected == 5 and torch.get_num_threads() == before

@@ -37,7 +37,8 @@ def test_planted_duplicates_removed_and_mapped():
     assert res.kind[5] == "exact" and res.kind[6] == "near" and res.kind[7] == "semantic"
     assert res.counts == {"exact": 2, "near": 1, "semantic": 1}
     ids = np.array([f"i{i}" for i in range(len(texts))], dtype=object)
-    groups = res.groups_table(ids, representatives=np.array([0, 2, 3]))
+    groups = res.groups_table(ids, representatives=np.array([0, 2, 3]), texts=texts)
+    assert groups.column("text").to_pylist()[0] == texts[int(groups.column("id")[0].as_py()[1:])]
     assert sorted(zip(groups.column("id").to_pylist(), groups.column("representative_id").to_pylist())) == \
         [("i5", "i0"), ("i6", "i2"), ("i7", "i3"), ("i8", "i0")]
     assert all(0.8 <= s <= 1.0 for s in groups.column("similarity").to_pylist())
@@ -86,3 +87,18 @@ def test_large_cluster_blocks():
     res, _ = deduplicate(texts, DedupConfig(exact=False, near=False, semantic_threshold=0.99999),
                          embeddings=emb, clusters=np.zeros(len(emb), dtype=np.int64))
     assert res.duplicate_of[3000:].tolist() == list(range(100))
+
+
+def test_vectorised_minhash_matches_datasketch():
+    from datasketch import MinHash
+
+    from al_ray.selection.dedup import minhash_signatures, shingle_hashes
+
+    cfg = DedupConfig(num_perm=64)
+    texts = [normalise_text(t) for t in BASE] + ["ab"]
+    sigs, has, _ = minhash_signatures(texts, cfg)
+    assert has.all()
+    for t, sig in zip(texts, sigs):
+        m = MinHash(num_perm=64, seed=1, hashfunc=int)
+        m.update_batch([int(h) for h in shingle_hashes(t, "char", 5)])
+        assert np.array_equal(m.hashvalues, sig)
