@@ -137,8 +137,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argpa
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else ExitCode.BAD_INPUT)
         if code:
-            emit_summary(_summary_doc(parser.prog, ExitCode.BAD_INPUT, "invalid command-line arguments",
-                                      None, {"argv": list(argv if argv is not None else sys.argv[1:])},
+            message = "invalid command-line arguments (see usage above)"
+            emit_summary(_summary_doc(parser.prog.rsplit(".", 1)[-1], ExitCode.BAD_INPUT, message,
+                                      {"type": "UsageError", "message": message},
+                                      {"argv": list(argv if argv is not None else sys.argv[1:])},
                                       utc_now(), 0.0, None, None), None, None)
         return int(code)
 
@@ -226,14 +228,16 @@ def _redact_args(args: Mapping[str, Any]) -> dict[str, Any]:
     from al_ray.security import redact
 
     out = redact(dict(args))
-    if isinstance(out.get("overrides"), list):  # "a.secret=VALUE" -> "a.secret=***"
-        redacted = []
-        for item in out["overrides"]:
-            key, sep, value = str(item).partition("=")
-            if sep:
-                value = redact({key.rsplit(".", 1)[-1]: value})[key.rsplit(".", 1)[-1]]
-            redacted.append(f"{key}{sep}{value}")
-        out["overrides"] = redacted
+    for name in ("overrides", "argv"):  # "a.secret=VALUE" -> "a.secret=***"
+        if isinstance(out.get(name), list):
+            redacted = []
+            for item in out[name]:
+                key, sep, value = str(item).partition("=")
+                if sep:
+                    last = key.lstrip("-").rsplit(".", 1)[-1]
+                    value = redact({last: value})[last]
+                redacted.append(f"{key}{sep}{value}")
+            out[name] = redacted
     return out
 
 
@@ -358,7 +362,8 @@ def add_scoring_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default=None, help="override: engine backend (e.g. vllm, transformers)")
     p.add_argument("--workers", type=int, default=None, help="override: number of scoring actors")
     p.add_argument("--num-gpus-per-worker", type=float, default=None, help="override: GPUs per scoring actor")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress output")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stdout.isatty(),
+                   help="live progress bar (default: only when stdout is a terminal, so job logs stay short)")
 
 
 def scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -392,16 +397,19 @@ def scoring_failures(summary: Any) -> list[dict[str, Any]]:
 def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="URL", required=True, help="run config YAML (al_ray.driver.config.RunConfig)")
     p.add_argument("--run", metavar="URL", required=True, help="run location (manifest, rounds/, report)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not (re)write RUN/report.html when the job ends")
 
 
 def load_run_config(args: argparse.Namespace):
+    """The validated ``RunConfig``, every stage section included (ConfigError -> exit 2, before Ray)."""
     from al_ray import config_io
-    from al_ray.driver.run import RunConfig
+    from al_ray.driver import config as driver_config
 
-    config = config_io.load(RunConfig, args.config, parse_set(args.overrides))
-    validate = getattr(config, "validate_stages", None)
+    config = config_io.load(driver_config.RunConfig, args.config, parse_set(args.overrides))
+    validate = getattr(driver_config, "validate_stages", None)
     if callable(validate):  # builds each stage's config so a typo fails before any engine starts
-        validate()
+        validate(config)
     return config
 
 
@@ -412,12 +420,29 @@ def loop_body(ctx: JobContext, *, one_round: bool, max_rounds: int | None = None
     a = ctx.args
     config = load_run_config(a)
     ctx.set_storage_options(getattr(config, "storage_options", None))
-    require_exists(config.corpus.url, "corpus", ctx.storage_options)
+    corpus = config.corpus
+    if corpus.url and not getattr(corpus, "source", None):  # a prepared corpus does not exist yet
+        require_exists(corpus.url, "corpus", ctx.storage_options)
     ctx.init_ray()
     outcome = run_loop(config, a.run, max_rounds=max_rounds, one_round=one_round)
     result = to_plain(outcome)
+    if a.report:
+        result["report"] = _write_report(a.run, ctx.storage_options)
     status = getattr(outcome, "status", None)
     detail = getattr(outcome, "detail", "") or ""
     if status == "waiting_for_labels":
         return JobResult(ExitCode.WAITING_FOR_LABELS, result, f"waiting for labels: {detail}".rstrip(": "))
     return JobResult(ExitCode.OK, result, f"{status}: {detail}".rstrip(": "))
+
+
+def _write_report(run_url: str, storage_options: Mapping[str, Any]) -> str | None:
+    """RUN/report.html, best effort: a report that cannot be drawn never fails the job."""
+    from al_ray.security import scrub
+
+    try:
+        from al_ray.driver.report import write_report
+
+        return write_report(run_url, storage_options=storage_options)
+    except Exception as exc:  # noqa: BLE001
+        print(f"warning: could not write the run report: {scrub(str(exc))}", file=sys.stderr, flush=True)
+        return None

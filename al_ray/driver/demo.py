@@ -26,7 +26,7 @@ def demo_config(*, rounds: int = 3, rows: int = 20000, shards: int = 8, batch_si
         task=demo_task(),
         corpus=CorpusConfig(source="demo", n_rows=rows, n_shards=shards, positive_rate=0.05, test_fraction=0.1),
         scoring={"mode": "classifier", "backend": "vllm", "workers": workers, "max_input_tokens": 64},
-        selection={"strategy": "boundary_pairs"},
+        selection={"strategy": "boundary_pairs", "threads": 1},
         labeling={"overlap_fraction": 1.0},
         finetune={"epochs": 5, "batch_size": 16, "max_length": 64},
         simulation=SimulationConfig(kind="vote_counts", n_annotators=3, flip_prob=0.03),

@@ -249,7 +249,8 @@ def select(ctx: RunContext, r: int, n: int, rng: np.random.Generator) -> dict[st
     fields.update(n=n, seed=int(rng.integers(2**31 - 1)))
     cfg = SelectionConfig(**fields)
     res = select_batch(cfg, ctx.config.task, ctx.layout.scores(r), ctx.config.corpus.url,
-                       ctx.layout.batch_dir(r), round=r, exclude_ids=excluded_ids(ctx, r), storage_options=ctx.so)
+                       ctx.layout.batch_dir(r), round=r, exclude_ids=excluded_ids(ctx, r), storage_options=ctx.so,
+                       candidates_url=ctx.layout.candidates(r))
     for w in getattr(res, "warnings", []) or []:
         ctx.log(f"[round {r}] selection warning: {w}")
     return {"n_selected": int(res.n_selected), "pool_size": int(res.pool_size),

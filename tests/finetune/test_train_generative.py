@@ -66,3 +66,13 @@ def test_label_token_collision_is_refused(tiny_llama_dir):
     tok = pa.load_tokenizer(tiny_llama_dir, "generative")
     with pytest.raises(LabelTokenCollisionError):
         pa.label_token_ids(tok, ["not_hate", "not_spam"])  # both start with "not"
+
+
+def test_bfloat16_base_trains_float32_adapter(tiny_llama_dir, labels_file, task, tmp_path):
+    cfg = FinetuneConfig(epochs=1, max_length=48, learning_rate=3e-3, dtype="bfloat16", torch_threads=1)
+    r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
+                    out_url=str(tmp_path / "m"), version="bf16")
+    assert r.metrics["torch_threads"] == 1
+    state = pa.adapter_state(r.adapter_url)
+    assert state and all(t.dtype == torch.float32 for t in state.values())
+    assert all(torch.isfinite(t).all() for t in state.values())

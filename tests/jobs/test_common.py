@@ -149,3 +149,80 @@ def test_estimate_cost():
     assert estimate_cost(3600, 4, 1, 2.5) == (4.0, 10.0)
     assert estimate_cost(1800, 2, 2, 1.0) == (2.0, 2.0)
     assert estimate_cost(3600, 3, 0, 1.0) == (3.0, 3.0)  # CPU workers: one unit each
+
+
+@pytest.fixture
+def run_yaml(tmp_path):
+    import pyarrow as pa
+
+    from al_ray import storage
+
+    storage.write_parquet_atomic(pa.table({"id": ["a"], "text": ["t"]}), str(tmp_path / "corpus" / "p0.parquet"))
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "task": {"labels": ["neither", "violating"]},
+        "corpus": {"url": str(tmp_path / "corpus")},
+        "scoring": {"mode": "classifier", "backend": "transformers"},
+    }))
+    return cfg
+
+
+@pytest.mark.parametrize("status,code", [("round_done", 0), ("converged", 0), ("max_rounds", 0),
+                                         ("waiting_for_labels", 3)])
+def test_round_and_run_map_outcomes_to_exit_codes(run_yaml, tmp_path, capsys, monkeypatch, status, code):
+    import al_ray.driver.run as driver_run
+    from jobs import round as round_job
+    from jobs import run as run_job
+
+    calls = []
+
+    def fake_run_loop(config, run_url, *, max_rounds=None, one_round=False, **kw):
+        calls.append((run_url, max_rounds, one_round, config.task.labels))
+        return driver_run.RunOutcome(status=status, detail="d", rounds=1, labels_used=40)
+
+    monkeypatch.setattr(driver_run, "run_loop", fake_run_loop)
+    monkeypatch.setattr(common.JobContext, "init_ray", lambda self: None)
+    run_url = str(tmp_path / "run")
+    assert round_job.main(["--config", str(run_yaml), "--run", run_url, "--no-report"]) == code
+    doc = summary_from(capsys)
+    assert doc["job"] == "round" and doc["result"]["status"] == status and doc["exit_code"] == code
+    assert run_job.main(["--config", str(run_yaml), "--run", run_url, "--max-rounds", "2", "--no-report"]) == code
+    assert summary_from(capsys)["job"] == "run"
+    assert calls == [(run_url, None, True, ["neither", "violating"]), (run_url, 2, False, ["neither", "violating"])]
+
+
+def test_run_config_errors_name_the_section_before_ray(run_yaml, tmp_path, capsys, monkeypatch):
+    from jobs import run as run_job
+
+    monkeypatch.setattr(common.JobContext, "init_ray", lambda self: pytest.fail("Ray must not start"))
+    code = run_job.main(["--config", str(run_yaml), "--run", str(tmp_path / "r"), "--set", "scoring.workers=0"])
+    assert code == ExitCode.BAD_INPUT
+    assert "scoring.workers" in summary_from(capsys)["message"]
+    code = run_job.main(["--config", str(run_yaml), "--run", str(tmp_path / "r"), "--set", "corpus.url=/nope/x"])
+    assert code == ExitCode.BAD_INPUT
+    assert "corpus does not exist" in summary_from(capsys)["message"]
+
+
+def test_score_partial_failure_is_exit_1(tmp_path, capsys, monkeypatch):
+    import pyarrow as pa
+
+    import al_ray.scoring.job as scoring_job
+    from al_ray import storage
+    from al_ray.scoring.summary import ScoringSummary, ShardFailure
+    from jobs import score
+
+    storage.write_parquet_atomic(pa.table({"id": ["a"], "text": ["t"]}), str(tmp_path / "c" / "p0.parquet"))
+    cfg = tmp_path / "scoring.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"labels": ["a", "b"]}, "model": "m"}))
+
+    def fake_run_scoring(config, corpus, out, *, shards=None, rescore=False, progress=True):
+        return ScoringSummary(corpus=corpus, out=out, model="m", model_version="v", shards_total=2, shards_scored=1,
+                              rows_scored=5, failed_shards=[ShardFailure(shard=f"{corpus}/p1.parquet",
+                                                                         reason="bad utf-8", kind="quarantined")])
+
+    monkeypatch.setattr(scoring_job, "run_scoring", fake_run_scoring)
+    monkeypatch.setattr(common.JobContext, "init_ray", lambda self: None)
+    code = score.main(["--config", str(cfg), "--corpus", str(tmp_path / "c"), "--out", str(tmp_path / "o")])
+    assert code == ExitCode.PARTIAL_FAILURE
+    doc = summary_from(capsys)
+    assert doc["status"] == "partial_failure" and doc["result"]["failed_shards"][0]["kind"] == "quarantined"

@@ -92,19 +92,20 @@ def test_failed_shard_is_not_recorded_and_is_retried(s3, ray_cluster, minilm_cla
     bucket = s3.create_bucket("nightly-fail")
     so = s3.storage_options
     corpus, out = f"{bucket}/corpus", f"{bucket}/scores"
-    write_shard(f"{corpus}/good.parquet", 3, so)
     storage.write_bytes_atomic(f"{corpus}/broken.parquet", b"this is not parquet", so)
     config = ScoringConfig(task=TaskConfig(labels=["neither", "violating"]), model=str(minilm_classifier_dir),
                            mode="classifier", backend="transformers", workers=1, model_version="v1",
                            storage_options=so)
     s1 = run_nightly(config, corpus, out, gpu_hour_price=1.0)
-    assert (s1.shards_scored, s1.shards_failed) == (1, 1) and not s1.ok
+    assert (s1.shards_new, s1.shards_scored, s1.shards_failed) == (1, 0, 1) and not s1.ok
     assert s1.failures[0]["shard"].endswith("broken.parquet") and s1.failures[0]["kind"] == "quarantined"
-    assert names(NightlyState.load(out, so).shards) == ["good.parquet"]
-    # next night: the broken shard is tried again (still new), the good one is left alone
+    assert NightlyState.load(out, so).shards == {}
+    # next night: the broken shard is tried again (it was never recorded)
     s2 = run_nightly(config, corpus, out, gpu_hour_price=1.0)
-    assert (s2.shards_new, s2.shards_unchanged, s2.shards_scored, s2.shards_failed) == (1, 1, 0, 1)
-    # fixed upstream: scored, recorded, and the night after is quiet
+    assert (s2.shards_new, s2.shards_scored, s2.shards_failed) == (1, 0, 1)
+    # fixed upstream: scored and recorded, and the night after is quiet
     write_shard(f"{corpus}/broken.parquet", 2, so)
-    assert run_nightly(config, corpus, out, gpu_hour_price=1.0).shards_scored == 1
+    s3_ = run_nightly(config, corpus, out, gpu_hour_price=1.0)
+    assert (s3_.shards_scored, s3_.shards_failed, s3_.rows_scored) == (1, 0, 2) and s3_.ok
+    assert names(NightlyState.load(out, so).shards) == ["broken.parquet"]
     assert run_nightly(config, corpus, out, gpu_hour_price=1.0).shards_scored == 0

@@ -6,7 +6,6 @@ import json
 import os
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from al_ray import storage

@@ -68,8 +68,7 @@ def scoring_yaml(tmp_path_factory, minilm_classifier_dir) -> str:
 def wait_for(client, job_id: str, timeout: float = 300) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = str(client.get_job_status(job_id).value if hasattr(client.get_job_status(job_id), "value")
-                     else client.get_job_status(job_id))
+        status = client.get_job_status(job_id).value  # JobStatus is a str Enum
         if status in TERMINAL:
             return status
         time.sleep(1.0)

@@ -1,0 +1,712 @@
+"""The headline benchmark: does the loop beat crowd labels? (real data: Davidson et al. 2017 tweets)
+
+For each task (violating vs neither; hate vs not) and seed, on the seeded test split that
+``al_ray.data.davidson.prepare_davidson(seed=...)`` writes (experts = majority vote of the
+CrowdFlower votes), with ONE model recipe for every arm — the zero-shot MiniLM classifier built from
+the task's label descriptions (``al_ray.models.build_zero_shot_classifier``) + LoRA fine-tune by
+``al_ray.finetune.train.train_round`` (classifier mode, class weighting 'balanced', r=8, lr 5e-4,
+batch 16, max 128 tokens):
+
+  zero_shot   the round-0 model, no labels (the starting point of every arm)
+  a  loop     the real loop (``al_ray.driver.run.run_loop``, config ``configs/davidson-<task>.yaml``:
+              vLLM scoring in a Ray actor, boundary-pairs selection, 3 simulated experts per item,
+              cumulative LoRA retraining each round), ``rounds x batch <= 500`` expert labels; its
+              kappa is the manifest's per-round ``holdout_kappa`` (= this same test split)
+  b  random   the same number of expert labels, chosen uniformly at random from the train split
+              (labelled by the same simulated experts: 3 votes of the majority, each flipped w.p. 0.05)
+  c  crowd    every train-split item labelled by ONE crowd annotator (one vote drawn from its counts)
+  d  expert   every train-split item with the expert (majority) label: the upper bound
+
+(b), (c), (d) train in-process and are evaluated in-process with transformers on the merged
+checkpoint. (c) and (d) train on ~13.8K items: 1 epoch instead of 5 (``--cd-epochs``), otherwise the
+same recipe; see RESULTS.md for why. Metric: Cohen's kappa against the experts on the test split.
+
+Usage::
+
+    .venv/bin/python -m benchmarks.bench_label_efficiency --quick     # minutes: 3K-row subsample
+    .venv/bin/python -m benchmarks.bench_label_efficiency --full      # both tasks, seeds 0,1,2 (~hours on 2 cores)
+    .venv/bin/python -m benchmarks.bench_label_efficiency --full --tasks violating --seeds 0 --arms b,a --resume
+
+The result JSON is rewritten after every (task, seed, arm) cell, so a stopped run loses at most
+the cell in progress; ``--resume`` skips cells already in the JSON. The plot (kappa against labels
+used) goes to ``benchmarks/plots/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results"
+PLOTS = HERE / "plots"
+WORK = HERE / "_work"  # git-ignored
+DEFAULT_CSV = REPO.parent / "shared" / "datasets" / "davidson-hate-offensive" / "labeled_data.csv"
+TASKS = ("violating", "hate")
+ARMS = ("zero_shot", "b_random", "a_loop", "c_crowd", "d_expert")
+ARM_ALIASES = {"zero": "zero_shot", "zero_shot": "zero_shot", "a": "a_loop", "loop": "a_loop",
+               "b": "b_random", "random": "b_random", "c": "c_crowd", "crowd": "c_crowd",
+               "d": "d_expert", "expert": "d_expert"}
+
+# DESIGN.md, "A simple baseline the loop must beat": frozen MiniLM embeddings + logistic regression,
+# 3 seeds, mean kappa. Context only (a different, weaker recipe): plotted as grey reference marks.
+FROZEN_BASELINES = {
+    "violating": {"crowd_vs_expert": 0.86, "c_crowd": 0.67, "d_expert": 0.71, "b_random_500": 0.65,
+                  "a_margin_kmeans_500": 0.71},
+    "hate": {"crowd_vs_expert": 0.54, "c_crowd": 0.19, "d_expert": 0.26, "b_random_500": 0.28,
+             "a_margin_kmeans_500": 0.32},
+}
+
+
+@dataclass
+class Settings:
+    mode: str
+    subsample_rows: int | None  # None: the whole CSV (17,311 records)
+    rounds: int  # arm (a): labelling rounds
+    batch_size: int  # arm (a): items per round; rounds * batch_size is the budget
+    b_sizes: tuple[int, ...]  # arm (b): random-label budgets (the last one = the loop's budget)
+    epochs: int = 5  # (a), (b): the DESIGN.md recipe
+    cd_epochs: int = 1  # (c), (d): ~13.8K items, one pass (see module docstring)
+    cd_max_items: int | None = None  # cap (c)/(d) training items (quick mode only)
+    threads: int = 1  # torch threads for in-process training/inference (1: no OpenMP spin on a busy box)
+    eval_fraction: float = 0.0  # arm (a): all expert labels train; the test split is the evaluation
+    n_shards: int = 8
+    test_fraction: float = 0.2
+    flip_prob: float = 0.05  # simulated experts (the configs' value)
+    n_experts: int = 3
+
+    @property
+    def budget(self) -> int:
+        return self.rounds * self.batch_size
+
+
+QUICK = Settings(mode="quick", subsample_rows=3000, rounds=2, batch_size=50, b_sizes=(100,), cd_max_items=600)
+FULL = Settings(mode="full", subsample_rows=None, rounds=5, batch_size=100, b_sizes=(100, 300, 500))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _log(msg: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------- machine
+
+def machine_info() -> dict[str, Any]:
+    def sh(cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:  # informational only
+            return ""
+
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import torch
+    import transformers
+
+    return {"nproc": sh("nproc"), "lscpu": sh("lscpu | head -n 16").splitlines(), "mem_total": mem,
+            "gpu": "none (CPU only)", "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "platform": platform.platform()}
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# ----------------------------------------------------------------------------------------- data
+
+def subsample_csv(src: Path, dst: Path, n: int, seed: int = 12345) -> Path:
+    """A seeded n-record sample of the Davidson CSV (quick mode), written outside the repo's tracked files."""
+    if dst.exists():
+        return dst
+    with open(src, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    keep = sorted(np.random.default_rng(seed).choice(len(body), size=min(n, len(body)), replace=False))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(body[i] for i in keep)
+    tmp.replace(dst)
+    return dst
+
+
+@dataclass
+class Split:
+    """One (task, seed)'s prepared data: the train pool and the test split, with gold and votes."""
+
+    task: str
+    seed: int
+    labels: list[str]
+    gold_table: Any  # pyarrow Table (gold.parquet)
+    train_ids: list[str]
+    train_texts: list[str]
+    train_gold: list[str]
+    test_ids: list[str]
+    test_texts: list[str]
+    test_gold: list[str]
+    test_sha: str
+
+
+def test_split_sha(ids: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode()).hexdigest()[:16]
+
+
+def read_test_ids_from_gold(gold_parquet: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(gold_parquet, columns=["id", "split"])
+    return [str(i) for i, s in zip(t["id"].to_pylist(), t["split"].to_pylist()) if s == "test"]
+
+
+def prepare_split(csv_path: Path, task: str, seed: int, workdir: Path, st: Settings) -> Split:
+    """The same call the loop's ``ensure_corpus`` makes (same csv, task, shards, test fraction, seed)."""
+    import pyarrow.parquet as pq
+
+    from al_ray.data.davidson import davidson_task, prepare_davidson
+
+    data = workdir / "data"
+    gold_file = data / "gold" / "gold.parquet"
+    if not gold_file.exists():
+        prepare_davidson(str(csv_path), str(data / "corpus"), task=task, n_shards=st.n_shards,
+                         test_fraction=st.test_fraction, seed=seed, gold_url=str(data / "gold"))
+    gold = pq.read_table(gold_file)
+    corpus = pq.ParquetDataset(str(data / "corpus")).read(columns=["id", "text"])
+    text_of = dict(zip([str(i) for i in corpus["id"].to_pylist()], corpus["text"].to_pylist()))
+    ids = [str(i) for i in gold["id"].to_pylist()]
+    lab = gold["label"].to_pylist()
+    spl = gold["split"].to_pylist()
+    tr = [k for k, s in enumerate(spl) if s != "test"]
+    te = [k for k, s in enumerate(spl) if s == "test"]
+    test_ids = [ids[k] for k in te]
+    return Split(task=task, seed=seed, labels=list(davidson_task(task).labels), gold_table=gold,
+                 train_ids=[ids[k] for k in tr], train_texts=[text_of[ids[k]] for k in tr],
+                 train_gold=[lab[k] for k in tr], test_ids=test_ids,
+                 test_texts=[text_of[i] for i in test_ids], test_gold=[lab[k] for k in te],
+                 test_sha=test_split_sha(test_ids))
+
+
+def simulated_expert_labels(split: Split, ids: Sequence[str], st: Settings, rng: np.random.Generator) -> list[str]:
+    """The loop's simulated experts: 3 experts answer the majority, each flipped w.p. flip_prob; majority wins."""
+    from al_ray.labeling.simulated import VoteCountAnnotators, gold_from_table
+
+    sim = VoteCountAnnotators(split.gold_table, split.labels, mode="expert", flip_prob=st.flip_prob, rng=rng,
+                              tie_labels=gold_from_table(split.gold_table, "label"))
+    names = [f"sim-expert-{k + 1}" for k in range(st.n_experts)]
+    out = []
+    for i in ids:
+        votes = sim.draw(str(i), names)
+        out.append(max(split.labels, key=lambda lab: (votes.count(lab), lab == sim.reference(str(i)))))
+    return out
+
+
+def crowd_labels(split: Split, ids: Sequence[str], rng: np.random.Generator) -> list[str]:
+    """One real crowd vote per item, drawn from its vote counts."""
+    from al_ray.labeling.simulated import VoteCountAnnotators
+
+    sim = VoteCountAnnotators(split.gold_table, split.labels, mode="crowd", rng=rng)
+    return [sim.draw(str(i), ["crowd-1"])[0] for i in ids]
+
+
+# ----------------------------------------------------------------------------------------- model
+
+def build_base(task: str, out: Path) -> Path:
+    from al_ray.data.davidson import davidson_task
+    from al_ray.models import build_zero_shot_classifier
+
+    if (out / "config.json").exists():
+        return out
+    cfg = davidson_task(task)
+    return build_zero_shot_classifier(out, cfg.labels, cfg.label_descriptions, version="r000-zero-shot")
+
+
+def predict(model_dir: Path, texts: Sequence[str], labels: Sequence[str], threads: int,
+            max_length: int = 128, batch_size: int = 64) -> list[str]:
+    """Batch inference of a (merged) sequence-classification checkpoint with transformers."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from al_ray.finetune.peft_adapter import label_probabilities, torch_threads
+
+    with torch_threads(threads):
+        tok = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, torch_dtype=torch.float32)
+        id2label = {int(k): v for k, v in model.config.id2label.items()}
+        order = np.argsort([len(t) for t in texts], kind="stable")  # length-sorted batches: less padding
+        probs = label_probabilities(model, tok, [texts[i] for i in order], mode="classifier",
+                                    max_length=max_length, batch_size=batch_size).numpy()
+    pred_sorted = probs.argmax(axis=1)
+    pred = np.empty(len(texts), dtype=np.int64)
+    pred[order] = pred_sorted
+    return [id2label[int(k)] for k in pred]
+
+
+def kappa_against(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
+    from al_ray.driver.evaluate import agreement
+
+    a = agreement(gold, pred, labels)
+    return {"kappa": a["kappa"], "accuracy": a["accuracy"], "n_test": a["n"], "per_class": a["per_class"]}
+
+
+def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequence[str], labels: Sequence[str],
+                       out: Path, *, epochs: int, seed: int, st: Settings) -> dict[str, Any]:
+    """Fine-tune with the recipe (train_round, classifier mode) and measure kappa on the test split."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from al_ray.data.davidson import davidson_task
+    from al_ray.finetune.config import FinetuneConfig
+    from al_ray.finetune.train import train_round
+
+    out.mkdir(parents=True, exist_ok=True)
+    lab_file = out / "labels.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in ids], "text": list(texts), "label": list(labels),
+                             "round": [0] * len(ids)}), lab_file)
+    cfg = FinetuneConfig(epochs=epochs, batch_size=16, max_length=128, class_weighting="balanced", seed=seed,
+                         torch_threads=st.threads, eval_train_loss=False)
+    # the version names the exact training data and recipe: a rerun with the same ones reuses the model
+    digest = hashlib.sha256(json.dumps([list(map(str, ids)), list(labels), cfg.model_dump(mode="json")],
+                                       default=str).encode()).hexdigest()[:12]
+    t0 = time.perf_counter()
+    res = train_round(cfg, davidson_task(split.task), mode="classifier", base_model=str(base),
+                      labels=[str(lab_file)], out_url=str(out / "model"), version=f"bench-{out.name}-{digest}")
+    t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pred = predict(Path(res.merged_url), split.test_texts, split.labels, st.threads)
+    t_eval = time.perf_counter() - t0
+    m = res.metrics
+    return {**kappa_against(split.test_gold, pred, split.labels), "n_labels": len(ids),
+            "class_counts": m.get("class_counts"), "epochs": epochs, "steps": m.get("steps"),
+            "seconds_train": round(t_train, 1), "seconds_eval": round(t_eval, 1),
+            "train_resumed": bool(res.resumed)}
+
+
+# ----------------------------------------------------------------------------------------- arms
+
+def arm_zero_shot(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    pred = predict(base, split.test_texts, split.labels, st.threads)
+    r = kappa_against(split.test_gold, pred, split.labels)
+    return {**r, "n_labels": 0, "points": [{"labels_used": 0, "kappa": r["kappa"]}],
+            "seconds_eval": round(time.perf_counter() - t0, 1)}
+
+
+def arm_random(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
+    """(b): nested random subsets of the train split (seeded), labelled by the simulated experts."""
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng([split.seed, 2])
+    order = rng.permutation(len(split.train_ids))[: max(st.b_sizes)]
+    ids = [split.train_ids[k] for k in order]
+    texts = [split.train_texts[k] for k in order]
+    labels = simulated_expert_labels(split, ids, st, np.random.default_rng([split.seed, 3]))
+    label_kappa = float(cohen_kappa_score([split.train_gold[k] for k in order], labels, labels=split.labels))
+    points = []
+    for n in st.b_sizes:
+        _log(f"  (b) {n} random expert labels")
+        r = train_and_evaluate(split, base, ids[:n], texts[:n], labels[:n], work / f"b{n}",
+                               epochs=st.epochs, seed=split.seed * 1000, st=st)
+        points.append({"labels_used": n, **r})
+        _log(f"  (b) n={n}: kappa {r['kappa']:.3f} ({r['seconds_train']} s train)")
+    last = points[-1]
+    return {"kappa": last["kappa"], "n_labels": last["labels_used"], "points": points,
+            "simulated_label_kappa_vs_gold": round(label_kappa, 4)}
+
+
+def _cd_items(split: Split, st: Settings) -> list[int]:
+    idx = list(range(len(split.train_ids)))
+    if st.cd_max_items is not None and st.cd_max_items < len(idx):
+        idx = sorted(np.random.default_rng([split.seed, 4]).permutation(len(idx))[: st.cd_max_items].tolist())
+    return idx
+
+
+def arm_crowd(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
+    from sklearn.metrics import cohen_kappa_score
+
+    idx = _cd_items(split, st)
+    ids = [split.train_ids[k] for k in idx]
+    labels = crowd_labels(split, ids, np.random.default_rng([split.seed, 5]))
+    label_kappa = float(cohen_kappa_score([split.train_gold[k] for k in idx], labels, labels=split.labels))
+    # the crowd's own agreement with the experts on the test split (DESIGN.md's first column)
+    test_crowd = crowd_labels(split, split.test_ids, np.random.default_rng([split.seed, 6]))
+    crowd_test_kappa = float(cohen_kappa_score(split.test_gold, test_crowd, labels=split.labels))
+    r = train_and_evaluate(split, base, ids, [split.train_texts[k] for k in idx], labels, work / "c_crowd",
+                           epochs=st.cd_epochs, seed=split.seed * 1000, st=st)
+    return {**r, "crowd_label_kappa_vs_gold_train": round(label_kappa, 4),
+            "crowd_vote_kappa_vs_gold_test": round(crowd_test_kappa, 4)}
+
+
+def arm_expert(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
+    idx = _cd_items(split, st)
+    return train_and_evaluate(split, base, [split.train_ids[k] for k in idx], [split.train_texts[k] for k in idx],
+                              [split.train_gold[k] for k in idx], work / "d_expert",
+                              epochs=st.cd_epochs, seed=split.seed * 1000, st=st)
+
+
+_RAY_STARTED = False
+
+
+def ensure_ray() -> None:
+    """A local Ray instance owned by this process (never connects to, or stops, anyone else's)."""
+    global _RAY_STARTED
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning",
+                 log_to_driver=False)
+        _RAY_STARTED = True
+
+
+def loop_config(csv_path: Path, task: str, seed: int, st: Settings):
+    from al_ray.config_io import load
+    from al_ray.driver.config import RunConfig
+
+    overrides = {
+        "run": {"seed": seed, "max_rounds": st.rounds, "batch_size": st.batch_size, "label_budget": st.budget,
+                "eval_fraction": st.eval_fraction},
+        "corpus": {"csv": str(csv_path), "n_shards": st.n_shards, "test_fraction": st.test_fraction},
+        "simulation": {"flip_prob": st.flip_prob, "n_annotators": st.n_experts},
+    }
+    return load(RunConfig, str(REPO / "configs" / f"davidson-{task}.yaml"), overrides)
+
+
+def arm_loop(split: Split, base: Path, work: Path, st: Settings, csv_path: Path) -> dict[str, Any]:
+    """(a): the real loop; per-round holdout kappa from its manifest (the holdout is the test split)."""
+    from al_ray.driver.run import run_loop
+
+    ensure_ray()
+    cfg = loop_config(csv_path, split.task, split.seed, st)
+    run_dir = work / "loop"
+    t0 = time.perf_counter()
+    outcome = run_loop(cfg, str(run_dir), log=lambda m: _log("  (a) " + m))
+    seconds = time.perf_counter() - t0
+    loop_test = read_test_ids_from_gold(run_dir / "data" / "gold" / "gold.parquet")
+    loop_sha = test_split_sha(loop_test)
+    if loop_sha != split.test_sha:
+        raise RuntimeError(f"the loop's test split ({loop_sha}) differs from the baselines' ({split.test_sha})")
+    man = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
+    points = []
+    for h in outcome.history:
+        points.append({"round": h.get("round"), "labels_used": h.get("labels_used"),
+                       "kappa": h.get("holdout_kappa"), "n_holdout": h.get("n_holdout"),
+                       "predicted_counts": h.get("predicted_counts")})
+    rounds_info = []
+    for rd in man.get("rounds", []):
+        s = rd.get("steps", {})
+        rounds_info.append({
+            "round": rd.get("round"),
+            "rows_per_s": s.get("score", {}).get("rows_per_s"),
+            "n_selected": s.get("select", {}).get("n_selected"),
+            "pool_size": s.get("select", {}).get("pool_size"),
+            "expert_kappa": s.get("labels", {}).get("expert_kappa"),
+            "finetune_seconds": (s.get("finetune", {}).get("metrics") or {}).get("seconds"),
+            "finetune_class_counts": (s.get("finetune", {}).get("metrics") or {}).get("class_counts"),
+        })
+    last = points[-1] if points else {}
+    return {"kappa": last.get("kappa"), "n_labels": outcome.labels_used, "points": points,
+            "status": outcome.status, "detail": outcome.detail, "rounds": rounds_info,
+            "n_test": last.get("n_holdout"), "seconds_loop": round(seconds, 1),
+            "config": {"strategy": cfg.selection.get("strategy"), "pool_size": cfg.selection.get("pool_size"),
+                       "scoring": cfg.scoring, "finetune": cfg.finetune, "eval_fraction": cfg.run.eval_fraction,
+                       "rounds": st.rounds, "batch_size": st.batch_size, "budget": st.budget}}
+
+
+# ----------------------------------------------------------------------------------------- results
+
+def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task and arm: mean, std (ddof=1 when >= 2 seeds) and the seeds measured."""
+    out: dict[str, Any] = {}
+    for task in TASKS:
+        for arm in ARMS:
+            ks = [(c["seed"], c["kappa"]) for c in cells
+                  if c["task"] == task and c["arm"] == arm and c.get("status") == "done" and c.get("kappa") is not None]
+            if not ks:
+                continue
+            vals = np.array([k for _, k in ks])
+            out.setdefault(task, {})[arm] = {
+                "mean": round(float(vals.mean()), 4),
+                "std": round(float(vals.std(ddof=1)), 4) if len(vals) > 1 else None,
+                "min": round(float(vals.min()), 4), "max": round(float(vals.max()), 4),
+                "n_seeds": len(vals), "seeds": [s for s, _ in ks],
+            }
+    return out
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.replace(path)
+
+
+def plot(data: dict[str, Any], path: Path) -> Path | None:
+    """Kappa against labels used: (a) per round, (b) per budget, (c)/(d) horizontal lines, frozen baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = [c for c in data.get("cells", []) if c.get("status") == "done"]
+    tasks = [t for t in TASKS if any(c["task"] == t for c in cells)]
+    if not tasks:
+        return None
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
+    budget = data["settings"]["rounds"] * data["settings"]["batch_size"]
+    xmax = max(budget, max(data["settings"]["b_sizes"])) * 1.08
+    for ax, task in zip(axes[0], tasks):
+        tc = [c for c in cells if c["task"] == task]
+        seeds = sorted({c["seed"] for c in tc})
+        # (a) per seed, then the mean over seeds per labels_used
+        loop = [c for c in tc if c["arm"] == "a_loop"]
+        by_x: dict[int, list[float]] = {}
+        for c in loop:
+            xs = [p["labels_used"] for p in c["points"] if p.get("kappa") is not None]
+            ys = [p["kappa"] for p in c["points"] if p.get("kappa") is not None]
+            ax.plot(xs, ys, color="tab:blue", alpha=0.25, lw=1)
+            for x, y in zip(xs, ys):
+                by_x.setdefault(x, []).append(y)
+        if by_x:
+            xs = sorted(by_x)
+            m = np.array([np.mean(by_x[x]) for x in xs])
+            s = np.array([np.std(by_x[x]) for x in xs])
+            ax.plot(xs, m, "o-", color="tab:blue", lw=2, label=f"(a) loop, boundary pairs (n={len(loop)} seeds)")
+            ax.fill_between(xs, m - s, m + s, color="tab:blue", alpha=0.15)
+        # (b) per budget
+        rb = [c for c in tc if c["arm"] == "b_random"]
+        by_n: dict[int, list[float]] = {}
+        for c in rb:
+            for p in c["points"]:
+                if p.get("kappa") is not None:
+                    by_n.setdefault(p["labels_used"], []).append(p["kappa"])
+        if by_n:
+            xs = sorted(by_n)
+            m = np.array([np.mean(by_n[x]) for x in xs])
+            s = np.array([np.std(by_n[x]) for x in xs])
+            ax.errorbar(xs, m, yerr=s, fmt="s--", color="tab:orange", capsize=3,
+                        label=f"(b) random expert labels (n={len(rb)} seeds)")
+        zs = [c["kappa"] for c in tc if c["arm"] == "zero_shot" and c.get("kappa") is not None]
+        if zs and not by_x:
+            ax.plot([0], [np.mean(zs)], "o", color="tab:gray", label="zero-shot (no labels)")
+        for arm, color, name in (("c_crowd", "tab:red", "(c) all train items, 1 crowd vote"),
+                                 ("d_expert", "tab:green", "(d) all train items, expert label")):
+            ks = [c["kappa"] for c in tc if c["arm"] == arm and c.get("kappa") is not None]
+            if ks:
+                n_items = [c["n_labels"] for c in tc if c["arm"] == arm][0]
+                ax.axhline(np.mean(ks), color=color, lw=2,
+                           label=f"{name} ({n_items:,} labels, {len(ks)} seeds)")
+                if len(ks) > 1:
+                    ax.axhspan(np.mean(ks) - np.std(ks), np.mean(ks) + np.std(ks), color=color, alpha=0.1)
+        fb = FROZEN_BASELINES[task]
+        ax.axhline(fb["crowd_vs_expert"], color="black", ls=":", lw=1,
+                   label=f"one crowd vote vs experts (DESIGN.md) {fb['crowd_vs_expert']}")
+        ax.axhline(fb["c_crowd"], color="tab:red", ls=":", lw=1, alpha=0.7,
+                   label=f"frozen-embedding LR: all crowd {fb['c_crowd']}")
+        ax.axhline(fb["d_expert"], color="tab:green", ls=":", lw=1, alpha=0.7,
+                   label=f"frozen-embedding LR: all expert {fb['d_expert']}")
+        ax.plot([500], [fb["b_random_500"]], "x", color="tab:orange", ms=9, label="frozen LR: 500 random")
+        ax.plot([500], [fb["a_margin_kmeans_500"]], "+", color="tab:blue", ms=11, label="frozen LR: 500 margin+k-means")
+        ax.set_xlim(-10, max(xmax, 530))
+        ax.set_xlabel("expert labels used (items)")
+        ax.set_ylabel("Cohen's kappa vs experts (test split)")
+        ax.set_title(f"Davidson: {task} ({data['mode']}; seeds {','.join(map(str, seeds))})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(data: dict[str, Any]) -> str:
+    """The summary as a Markdown table (pasted into RESULTS.md)."""
+    s = data.get("summary", {})
+    names = {"zero_shot": "zero-shot (0 labels)", "a_loop": "(a) loop", "b_random": "(b) random expert",
+             "c_crowd": "(c) all crowd", "d_expert": "(d) all expert"}
+    lines = ["| task | arm | labels | kappa mean | std | seeds | per seed |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for task in TASKS:
+        for arm in ARMS:
+            v = s.get(task, {}).get(arm)
+            if not v:
+                continue
+            cs = [c for c in data["cells"] if c["task"] == task and c["arm"] == arm and c.get("status") == "done"]
+            per = ", ".join(f"s{c['seed']}: {c['kappa']:.3f}" for c in cs if c.get("kappa") is not None)
+            n = cs[0].get("n_labels") if cs else ""
+            std = "" if v["std"] is None else f"{v['std']:.3f}"
+            lines.append(f"| {task} | {names[arm]} | {n} | {v['mean']:.3f} | {std} | {v['n_seeds']} | {per} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- driver
+
+def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence[str], out: Path, *,
+        csv_path: Path = DEFAULT_CSV, resume: bool = False, plot_path: Path | None = None,
+        work_root: Path | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
+    """Run every requested (task, seed, arm) cell, rewriting ``out`` after each one."""
+    work_root = work_root or (WORK / f"label_efficiency-{st.mode}")
+    command = "python -m benchmarks.bench_label_efficiency " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
+    data: dict[str, Any] = {}
+    if resume and out.exists():
+        data = json.loads(out.read_text())
+        if data.get("settings", {}).get("mode") != st.mode:
+            data = {}
+    data.setdefault("benchmark", "label efficiency: loop vs random vs crowd vs expert (Davidson tweets)")
+    data["mode"] = st.mode
+    data["settings"] = asdict(st)
+    data.setdefault("started_at", _now())
+    data.setdefault("cells", [])
+    data.setdefault("runs", []).append({"command": command, "started_at": _now(), "loadavg_start": loadavg(),
+                                        "tasks": list(tasks), "seeds": list(seeds), "arms": list(arms)})
+    data["machine"] = machine_info()
+    data["frozen_embedding_baselines_design_md"] = FROZEN_BASELINES
+    data["csv"] = str(csv_path)
+
+    src_csv = csv_path
+    if st.subsample_rows:
+        csv_path = subsample_csv(src_csv, work_root / f"labeled_data_sub{st.subsample_rows}.csv", st.subsample_rows)
+        data["csv_subsample"] = {"rows": st.subsample_rows, "sample_seed": 12345, "path": str(csv_path)}
+
+    def done(task: str, seed: int, arm: str) -> bool:
+        return any(c["task"] == task and c["seed"] == seed and c["arm"] == arm and c.get("status") == "done"
+                   for c in data["cells"])
+
+    def save() -> None:
+        data["summary"] = summarise(data["cells"])
+        data["updated_at"] = _now()
+        write_json(out, data)
+        if plot_path is not None:
+            try:
+                plot(data, plot_path)
+            except Exception as exc:  # a plotting problem must not lose measured cells
+                log(f"plot failed: {exc}")
+
+    for task in tasks:
+        for seed in seeds:
+            todo = [a for a in arms if not (resume and done(task, seed, a))]
+            if not todo:
+                continue
+            work = work_root / f"{task}-s{seed}"
+            split = prepare_split(csv_path, task, seed, work, st)
+            base = build_base(task, work / "base_model")
+            log(f"{task} seed {seed}: {len(split.train_ids)} train / {len(split.test_ids)} test items "
+                f"(test split {split.test_sha}); arms {todo}")
+            for arm in todo:
+                cell: dict[str, Any] = {"task": task, "seed": seed, "arm": arm, "started_at": _now(),
+                                        "loadavg_start": loadavg(), "test_split_sha": split.test_sha,
+                                        "n_train_pool": len(split.train_ids), "n_test": len(split.test_ids)}
+                log(f"{task} seed {seed} arm {arm} ... (load average {cell['loadavg_start']})")
+                t0 = time.perf_counter()
+                try:
+                    fn = {"zero_shot": arm_zero_shot, "b_random": arm_random, "c_crowd": arm_crowd,
+                          "d_expert": arm_expert}.get(arm)
+                    res = fn(split, base, work, st) if fn else arm_loop(split, base, work, st, csv_path)
+                    cell.update(res)
+                    cell["status"] = "done"
+                except Exception as exc:  # record and go on: one failed cell must not lose the others
+                    cell["status"] = "failed"
+                    cell["error"] = f"{type(exc).__name__}: {exc}"
+                    cell["traceback"] = traceback.format_exc()[-4000:]
+                    log(f"  FAILED: {cell['error']}")
+                cell["seconds"] = round(time.perf_counter() - t0, 1)
+                cell["loadavg_end"] = loadavg()
+                cell["finished_at"] = _now()
+                data["cells"] = [c for c in data["cells"] if not (c["task"] == task and c["seed"] == seed
+                                                                  and c["arm"] == arm)] + [cell]
+                save()
+                k = cell.get("kappa")
+                log(f"{task} seed {seed} arm {arm}: {cell['status']}, kappa "
+                    f"{'n/a' if k is None else f'{k:.3f}'} with {cell.get('n_labels')} labels, {cell['seconds']} s")
+    data["runs"][-1]["finished_at"] = _now()
+    data["runs"][-1]["loadavg_end"] = loadavg()
+    save()
+    return data
+
+
+def parse_list(s: str | None, cast=str) -> list:
+    return [cast(x.strip()) for x in s.split(",") if x.strip()] if s else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="CI size (default): violating, seed 0, 3K-row "
+                      "subsample, loop 2 x 50 labels, (b) 100, (c)/(d) 600 items")
+    size.add_argument("--full", action="store_true", help="full corpus, loop 5 x 100 labels, (b) 100/300/500, "
+                      "(c)/(d) every train item (1 epoch)")
+    ap.add_argument("--tasks", help="comma list of violating,hate (quick: violating; full: both)")
+    ap.add_argument("--seeds", help="comma list (quick: 0; full: 0,1,2)")
+    ap.add_argument("--arms", help=f"comma list of {','.join(ARMS)} (or a,b,c,d,zero); default all")
+    ap.add_argument("--out", type=Path, help="result JSON (default results/label_efficiency[-quick].json)")
+    ap.add_argument("--plot", type=Path, help="PNG (default plots/label_efficiency[-quick].png)")
+    ap.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="the Davidson labeled_data.csv")
+    ap.add_argument("--resume", action="store_true", help="keep cells already in --out and skip them")
+    ap.add_argument("--cd-epochs", type=int, help="epochs for arms (c)/(d) (default 1)")
+    ap.add_argument("--cd-max-items", type=int, help="cap the (c)/(d) training items (default: all; quick 600)")
+    ap.add_argument("--threads", type=int, help="torch threads for in-process training/inference (default 1)")
+    ap.add_argument("--work", type=Path, help="working folder (default benchmarks/_work/, git-ignored)")
+    args = ap.parse_args(argv)
+
+    st = FULL if args.full else QUICK
+    st = Settings(**asdict(st))
+    if args.cd_epochs:
+        st.cd_epochs = args.cd_epochs
+    if args.cd_max_items:
+        st.cd_max_items = args.cd_max_items
+    if args.threads:
+        st.threads = args.threads
+    tasks = parse_list(args.tasks) or (["violating", "hate"] if args.full else ["violating"])
+    seeds = parse_list(args.seeds, int) or ([0, 1, 2] if args.full else [0])
+    arms = [ARM_ALIASES.get(a, a) for a in parse_list(args.arms)] or list(ARMS)
+    bad = [t for t in tasks if t not in TASKS] + [a for a in arms if a not in ARMS]
+    if bad:
+        ap.error(f"unknown task/arm {bad}")
+    if not args.csv.exists():
+        ap.error(f"Davidson CSV not found: {args.csv}")
+    suffix = "" if args.full else "-quick"
+    out = args.out or RESULTS / f"label_efficiency{suffix}.json"
+    plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
+    try:
+        data = run(st, tasks, seeds, arms, out, csv_path=args.csv, resume=args.resume, plot_path=plot_path,
+                   work_root=args.work)
+    finally:
+        if _RAY_STARTED:
+            import ray
+
+            ray.shutdown()
+    print(markdown_table(data))
+    print(f"results: {out}\nplot: {plot_path}")
+    failed = [c for c in data["cells"] if c.get("status") != "done"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
