@@ -116,8 +116,15 @@ def read_parquet(url: str, storage_options: Mapping[str, Any] | None = None, col
         return pq.read_table(f, columns=columns)
 
 
+def _fresh(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    """Drop cached listings: another process (a scoring actor, an annotator) may have written since."""
+    if not is_local(fs):
+        fs.invalidate_cache(path)
+
+
 def exists(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
     fs, path = resolve(url, storage_options)
+    _fresh(fs, path)
     return fs.exists(path)
 
 
@@ -174,6 +181,7 @@ def _info_to_fileinfo(fs: fsspec.AbstractFileSystem, info: Mapping[str, Any], li
 def list_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str, Any] | None = None) -> list[FileInfo]:
     """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list."""
     fs, path = resolve(url, storage_options)
+    _fresh(fs, path)
     try:
         if fs.isfile(path):
             return [_info_to_fileinfo(fs, fs.info(path), url)]

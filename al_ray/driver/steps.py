@@ -125,14 +125,15 @@ def score(ctx: RunContext, r: int, model: ModelRef) -> dict[str, Any]:
                   lora_adapter=model.adapter, storage_options=ctx.so)
     cfg = ScoringConfig(**fields)
     summary = run_scoring(cfg, ctx.config.corpus.url, ctx.layout.scores(r), progress=False)
-    s = summary.to_dict() if hasattr(summary, "to_dict") else dict(summary)
+    s = _as_dict(summary)
     failed = s.get("failed_shards") or []
     if failed:
         ctx.log(f"[round {r}] WARNING: {len(failed)} shard(s) failed and are not candidates this round: "
                 + "; ".join(f"{f.get('shard')}: {f.get('reason')}" for f in failed[:3]))
     return {"model_version": model.version, "model": model.path, "adapter": model.adapter,
             "rows_scored": s.get("rows_scored"), "rows_per_s": s.get("rows_per_s"),
-            "failed_shards": len(failed), "quarantined_rows": s.get("quarantined_rows")}
+            "failed_shards": len(failed), "rows_quarantined": s.get("rows_quarantined"),
+            "rows_skipped": s.get("rows_skipped")}
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -337,7 +338,7 @@ def _as_dict(res: Any) -> dict[str, Any]:
     if hasattr(res, "to_dict"):
         return res.to_dict()
     if hasattr(res, "model_dump"):
-        return res.model_dump()
+        return res.model_dump(mode="json")
     import dataclasses
 
     return dataclasses.asdict(res)

@@ -56,7 +56,7 @@ def test_left_padding_does_not_change_probabilities(generative_run, tiny_llama_d
 
 
 def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path):
-    cfg = FinetuneConfig(epochs=2, max_length=48, learning_rate=3e-3, generative_loss="full_vocab")
+    cfg = FinetuneConfig(torch_threads=1, epochs=2, max_length=48, learning_rate=3e-3, generative_loss="full_vocab")
     r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
                     out_url=str(tmp_path / "m"), version="fv")
     assert r.metrics["train_loss_after"] < r.metrics["train_loss_before"]

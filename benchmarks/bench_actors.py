@@ -1,0 +1,207 @@
+"""1 vs 2 scoring actors on this machine: rows/s of the scoring job, the ratio, and why.
+
+The same demo corpus (``al_ray.data.demo_corpus.write_demo_corpus``) is scored by
+``al_ray.scoring.job.run_scoring`` (classifier mode, the zero-shot MiniLM classifier, vLLM backend)
+on a local Ray instance owned by this process (``ray.init(address="local", num_cpus=2)``), with
+``workers=1`` and ``workers=2``. Each variant runs in a fresh Ray instance so that the OpenMP
+binding of vLLM's CPU engine can be set per variant through the job's runtime env:
+
+  auto     vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``): on x86 it reserves one core for the
+           engine's scheduler process and binds the model's OpenMP threads to the remaining core(s).
+           Every engine makes that choice on its own, so two engines on a 2-core box bind to the
+           SAME core.
+  nobind   ``VLLM_CPU_OMP_THREADS_BIND=nobind``: no pinning; Ray's ``OMP_NUM_THREADS`` (= the
+           actor's ``num_cpus``, 1) applies and the OS spreads the engines over the cores.
+
+While a job runs, the OpenMP settings of every ``VLLM::EngineCore`` process under this process
+tree are read from /proc (environ + allowed CPUs) and recorded, so the explanation is measured,
+not assumed. Times are end to end (engine start-up included) and also without start-up (rows over
+the time from the first score file to the last).
+
+    .venv/bin/python -m benchmarks.bench_actors --quick    # 4K rows, 'auto' only  -> results/actors-quick.json
+    .venv/bin/python -m benchmarks.bench_actors --full     # 20K rows, auto + nobind -> results/actors.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        for c in children.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def engine_processes() -> dict[int, dict]:
+    """OpenMP settings of the vLLM engine-core processes below this process (ours only)."""
+    found: dict[int, dict] = {}
+    for pid in _descendants(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            if "EngineCore" not in cmd and "EngineCore" not in comm:
+                continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(x.split("=", 1) for x in f.read().decode(errors="replace").split("\0") if "=" in x)
+            allowed = ""
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(("Cpus_allowed_list", "Threads")):
+                        allowed += line.strip() + "; "
+            found[pid] = {"comm": comm, "status": allowed.strip("; "),
+                          **{k: env[k] for k in ("OMP_NUM_THREADS", "OMP_PLACES", "OMP_PROC_BIND",
+                                                 "VLLM_CPU_OMP_THREADS_BIND", "KMP_AFFINITY", "GOMP_CPU_AFFINITY")
+                             if k in env}}
+        except OSError:
+            continue
+    return found
+
+
+class EngineWatcher:
+    """Polls /proc while a job runs; keeps each engine process's OpenMP settings."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, dict] = {}
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(2.0):
+            for pid, info in engine_processes().items():
+                self.seen.setdefault(pid, info)
+
+    def __enter__(self) -> "EngineWatcher":
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join(timeout=10)
+
+
+def score_once(model_dir: Path, corpus: str, out: str, workers: int, bind: str, max_tokens: int) -> dict:
+    import ray
+
+    from al_ray.data.demo_corpus import demo_task
+    from al_ray.scoring.config import ScoringConfig
+    from al_ray.scoring.job import run_scoring
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
+             runtime_env={"env_vars": {"VLLM_CPU_OMP_THREADS_BIND": bind}})
+    try:
+        cfg = ScoringConfig(task=demo_task(), model=str(model_dir), mode="classifier", backend="vllm",
+                            workers=workers, max_input_tokens=max_tokens, check_duplicate_ids=False)
+        la0 = os.getloadavg()
+        with EngineWatcher() as w:
+            s = run_scoring(cfg, corpus, out, progress=False)
+        la1 = os.getloadavg()
+    finally:
+        ray.shutdown()
+    files = sorted(Path(out).rglob("*.parquet"))
+    mt = [f.stat().st_mtime for f in files]
+    steady = None
+    if len(mt) >= 2:
+        # rows of all but the first file over first->last file time: scoring rate without start-up
+        span = max(mt) - min(mt)
+        per_file = s.rows_scored / len(files)
+        steady = round(per_file * (len(files) - 1) / span, 1) if span > 0 else None
+    return {"workers": workers, "omp_bind": bind, "rows": s.rows_scored, "seconds": s.seconds,
+            "rows_per_s": s.rows_per_s, "rows_per_s_after_startup_est": steady,
+            "failed_shards": len(s.failed_shards), "engine_processes": list(w.seen.values()),
+            "loadavg_start": [round(x, 2) for x in la0], "loadavg_end": [round(x, 2) for x in la1]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true", help="4K rows, vLLM's default binding only (default)")
+    g.add_argument("--full", action="store_true", help="20K rows, bindings auto and nobind")
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--binds", help="comma list of VLLM_CPU_OMP_THREADS_BIND values (auto,nobind,...)")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    mode = "full" if args.full else "quick"
+    rows = args.rows or (20000 if args.full else 4000)
+    binds = [b for b in (args.binds or ("auto,nobind" if args.full else "auto")).split(",") if b]
+    out_path = args.out or RESULTS / ("actors.json" if args.full else "actors-quick.json")
+
+    from al_ray.data.demo_corpus import demo_task, write_demo_corpus
+    from al_ray.models import build_zero_shot_classifier
+
+    task = demo_task()
+    result: dict = {
+        "benchmark": "scoring job rows/s with 1 vs 2 Ray actors (vLLM CPU, classifier mode, zero-shot MiniLM)",
+        "mode": mode, "rows": rows, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(), "gpu": "none"},
+        "command": "python -m benchmarks.bench_actors " + " ".join(sys.argv[1:] if argv is None else argv),
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="al_ray_actors_") as tmp:
+        tmp = Path(tmp)
+        model = build_zero_shot_classifier(tmp / "model", task.labels, task.label_descriptions)
+        corpus = str(tmp / "corpus")
+        write_demo_corpus(corpus, n_rows=rows, n_shards=8, seed=0, gold_url=str(tmp / "gold"))
+        for bind in binds:
+            for workers in (1, 2):
+                print(f"scoring {rows} rows, workers={workers}, VLLM_CPU_OMP_THREADS_BIND={bind} ...", flush=True)
+                r = score_once(model, corpus, str(tmp / f"out_{bind}_{workers}"), workers, bind, 64)
+                print("   ", {k: v for k, v in r.items() if k != "engine_processes"}, flush=True)
+                for e in r["engine_processes"]:
+                    print("    engine:", e, flush=True)
+                result["runs"].append(r)
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                out_path.write_text(json.dumps(result, indent=2))
+    ratios = {}
+    for bind in binds:
+        one = [r for r in result["runs"] if r["omp_bind"] == bind and r["workers"] == 1]
+        two = [r for r in result["runs"] if r["omp_bind"] == bind and r["workers"] == 2]
+        if one and two and one[0]["rows_per_s"]:
+            ratios[bind] = {"end_to_end": round(two[0]["rows_per_s"] / one[0]["rows_per_s"], 3)}
+            if one[0]["rows_per_s_after_startup_est"] and two[0]["rows_per_s_after_startup_est"]:
+                ratios[bind]["after_startup_est"] = round(two[0]["rows_per_s_after_startup_est"]
+                                                          / one[0]["rows_per_s_after_startup_est"], 3)
+    result["ratio_2_over_1"] = ratios
+    result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    out_path.write_text(json.dumps(result, indent=2))
+    print(json.dumps(ratios, indent=2))
+    print(f"wrote {out_path}")
+    return 0 if all(r["failed_shards"] == 0 for r in result["runs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
