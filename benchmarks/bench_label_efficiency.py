@@ -130,7 +130,7 @@ def machine_info() -> dict[str, Any]:
     import torch
     import transformers
 
-    return {"nproc": sh("nproc"), "lscpu": sh("lscpu | head -n 16").splitlines(), "mem_total": mem,
+    return {"nproc": sh("nproc"), "lscpu": sh("lscpu | grep -v Flags | head -n 15").splitlines(), "mem_total": mem,
             "gpu": "none (CPU only)", "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "platform": platform.platform()}
 

@@ -80,12 +80,12 @@ def register(app: typer.Typer) -> None:
         base = config_io.load_mapping(config)
         so = _storage_options(storage_option)
         register_storage_options(so)
-        task: dict[str, Any] = {"labels": labels.split(",") if labels else None, "prompt_template": prompt,
-                                "text_column": text_column}
+        task = {k: v for k, v in {"labels": labels.split(",") if labels else None, "prompt_template": prompt,
+                                  "text_column": text_column}.items() if v is not None}
         overrides: dict[str, Any] = {
             "model": model, "mode": mode, "backend": backend, "workers": workers, "max_input_tokens": max_tokens,
             "model_version": model_version, "lora_adapter": lora_adapter, "calibration": calibration,
-            "dtype": dtype, "batch_rows": batch_rows, "storage_options": so or None, "task": task,
+            "dtype": dtype, "batch_rows": batch_rows, "storage_options": so or None, "task": task or None,
         }
         merged = config_io.deep_merge(base, overrides)
         if id_column is not None:
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             if not found:
                 raise ConfigError("no labels: pass --labels a,b (or task.labels in --config); only a classifier "
                                   "checkpoint with named id2label provides them")
-            merged["task"]["labels"] = found
+            merged.setdefault("task", {})["labels"] = found
         cfg = config_io.build(ScoringConfig, merged, source=config or "command line")
 
         import ray
@@ -118,4 +118,6 @@ def register(app: typer.Typer) -> None:
             console.print(f"[bold red]{f.kind}[/] {f.shard}: {scrub(f.reason)}", highlight=False)
         console.print(f"summary: {scrub(out.rstrip('/'))}/_summary.json", highlight=False)
         if not summary.ok:
-            raise typer.Exit(1)
+            # SystemExit, not typer.Exit: al_ray.cli.main runs click with standalone_mode=False, which
+            # turns typer.Exit into a return value that main() does not pass on.
+            raise SystemExit(1)

@@ -90,6 +90,10 @@ class FinetuneConfig(BaseModel):
         "label_tokens", description="Generative mode: softmax over the label tokens' logits only (what "
         "the scorer renormalises over) or over the whole vocabulary (also raises label mass).",
     )
+    label_variants: Literal["both", "space", "bare"] = Field(
+        "both", description="Generative mode: which spellings of a label count ('label', ' label' or "
+        "both, their probabilities summed). Must match the scorer's label_variants.",
+    )
     seed: int = Field(0, description="Seeds LoRA init, dropout and the shuffle; same seed, same data, "
                       "same machine -> bit-identical adapter.")
     deterministic: bool = Field(True, description="torch.use_deterministic_algorithms during training.")

@@ -34,37 +34,113 @@ from al_ray.finetune.config import FinetuneConfig
 
 
 # --------------------------------------------------------------------------------------------------
-# Label verbalizers (generative mode)
-# TODO(unify): the scoring stage computes the same label -> token mapping in
-# al_ray/scoring/verbalizers.py; stages do not import each other, so this is a private twin. Both
-# must pick the same token for a label or the adapter trains one token and the scorer reads another.
+# Label verbalizers and prompt encoding (generative mode)
+# TODO(unify): private twins of al_ray/scoring/verbalizers.py (label_token_ids) and
+# al_ray/scoring/prompts.py (GenerativePromptEncoder); stages do not import each other. Both sides
+# must pick the same tokens and the same prompt ids, or the adapter learns a context the scorer never
+# shows it. tests/finetune/test_vllm_lora.py checks the two agree; move both into a shared module.
 # --------------------------------------------------------------------------------------------------
 
-def label_token_ids(tokenizer: Any, labels: Sequence[str]) -> list[int]:
-    """First token of each label as the model would write it after the prompt (``" " + label``).
+LABEL_VARIANTS = {"both": ("bare", "space"), "space": ("space",), "bare": ("bare",)}
 
-    BPE/SentencePiece tokenizers have distinct leading-space tokens ("Ġyes"/"▁yes"); a WordPiece
-    tokenizer ignores the space. If the leading space tokenizes to a bare space piece, the label's
-    own first token is used instead. Two labels sharing a first token cannot be told apart:
-    ``LabelTokenCollisionError``.
+
+@dataclass(frozen=True)
+class LabelTokens:
+    """``token_ids[j]`` counts towards label ``token_label[j]``; a label's probability is the sum of
+    its tokens' probabilities (a BPE vocabulary has distinct "yes" and " yes" tokens)."""
+
+    labels: tuple[str, ...]
+    token_ids: tuple[int, ...]
+    token_label: tuple[int, ...]
+
+    def by_label(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {lab: [] for lab in self.labels}
+        for tid, k in zip(self.token_ids, self.token_label):
+            out[self.labels[k]].append(tid)
+        return out
+
+
+def _continuation(tokenizer: Any, tail: str, word: str) -> list[int]:
+    base = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    full = tokenizer(tail + word, add_special_tokens=False)["input_ids"]
+    i = 0
+    while i < min(len(base), len(full)) and base[i] == full[i]:
+        i += 1
+    return full[i:]
+
+
+def label_tokens(tokenizer: Any, labels: Sequence[str], prompt_tail: str = "", variants: str = "both") -> LabelTokens:
+    """First token of each label spelling ("label" and " label") as the continuation of the prompt's
+    tail, i.e. the token the model writes right after the prompt. Distinct tokens of one label are
+    summed; two labels sharing a first token cannot be told apart: ``LabelTokenCollisionError``.
     """
-    ids: list[int] = []
-    for lab in labels:
-        toks = tokenizer.encode(" " + lab, add_special_tokens=False)
-        if toks and tokenizer.decode(toks[:1]).strip() == "":
-            toks = toks[1:] or tokenizer.encode(lab, add_special_tokens=False)
-        if not toks:
-            raise ConfigError(f"label {lab!r} tokenizes to nothing")
-        ids.append(int(toks[0]))
-    seen: dict[int, str] = {}
-    for lab, tid in zip(labels, ids):
-        if tid in seen:
-            raise LabelTokenCollisionError(
-                f"labels {seen[tid]!r} and {lab!r} share the first token {tokenizer.decode([tid])!r} (id {tid}); "
-                "rename one so their first tokens differ"
-            )
-        seen[tid] = lab
-    return ids
+    token_ids: list[int] = []
+    token_label: list[int] = []
+    owner: dict[int, str] = {}
+    unk = getattr(tokenizer, "unk_token_id", None)
+    for k, label in enumerate(labels):
+        seen: set[int] = set()
+        for variant in LABEL_VARIANTS[variants]:
+            cont = _continuation(tokenizer, prompt_tail, label if variant == "bare" else " " + label)
+            if not cont:
+                raise LabelTokenCollisionError(f"label {label!r} ({variant} spelling) adds no token after the "
+                                               f"prompt tail {prompt_tail!r}")
+            tid = int(cont[0])
+            if unk is not None and tid == unk:
+                raise LabelTokenCollisionError(f"label {label!r} maps to the unknown token: the model cannot "
+                                               "answer with it; choose a word in the tokenizer's vocabulary")
+            if tid in seen:
+                continue
+            if tid in owner:
+                raise LabelTokenCollisionError(
+                    f"labels {owner[tid]!r} and {label!r} share the first token "
+                    f"{tokenizer.convert_ids_to_tokens(tid)!r} (id {tid}); rename one so their first tokens differ"
+                )
+            owner[tid] = label
+            seen.add(tid)
+            token_ids.append(tid)
+            token_label.append(k)
+    return LabelTokens(tuple(labels), tuple(token_ids), tuple(token_label))
+
+
+class PromptEncoder:
+    """Texts -> exact prompt token ids: leading special tokens + template head + text + template tail.
+
+    Trailing special tokens (BERT's [SEP], an EOS) are not added: the model must continue the
+    prompt, not see it closed. A text too long for ``max_length`` is cut (its end) so the template,
+    and the answer cue at its end, always survive. This is the scorer's encoding; training on
+    anything else would teach the adapter a context it never sees when scoring.
+    """
+
+    def __init__(self, tokenizer: Any, template: str, labels: Sequence[str], max_length: int) -> None:
+        template = template.replace("{labels}", ", ".join(labels))
+        if template.count("{text}") != 1:
+            raise ConfigError("prompt_template must contain {text} exactly once")
+        self.tokenizer = tokenizer
+        self.head, self.tail = template.split("{text}")
+        plain = tokenizer("x", add_special_tokens=False)["input_ids"]
+        full = tokenizer("x", add_special_tokens=True)["input_ids"]
+        self.prefix: list[int] = []
+        for start in range(len(full) - len(plain) + 1):
+            if full[start:start + len(plain)] == plain:
+                self.prefix = list(full[:start])
+                break
+        self.head_ids = tokenizer(self.head, add_special_tokens=False)["input_ids"] if self.head else []
+        self.tail_ids = tokenizer(self.tail, add_special_tokens=False)["input_ids"] if self.tail else []
+        self.max_length = max_length
+        self.text_budget = max_length - len(self.prefix) - len(self.head_ids) - len(self.tail_ids)
+        if self.text_budget < 1:
+            raise ConfigError(f"max_length={max_length} leaves no room for the text in the prompt template")
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        enc = self.tokenizer([self.head + t + self.tail for t in texts], add_special_tokens=False)["input_ids"]
+        out = []
+        for text, ids in zip(texts, enc):
+            if len(self.prefix) + len(ids) > self.max_length:
+                text_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                ids = self.head_ids + text_ids[: self.text_budget] + self.tail_ids
+            out.append(self.prefix + list(ids))
+        return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,7 +221,8 @@ class LoraModel:
     model_type: str
     target_modules: list[str]
     modules_to_save: list[str]
-    label_token_ids: list[int] | None = None  # generative mode
+    label_tokens: LabelTokens | None = None  # generative mode
+    encoder: PromptEncoder | None = None  # generative mode
     notes: list[str] = field(default_factory=list)
 
     def trainable_parameters(self) -> tuple[int, int]:
@@ -158,11 +235,8 @@ def load_tokenizer(model_dir: str | Path, mode: str) -> Any:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    if mode == "generative":
-        tok.padding_side = "left"  # every prompt ends at position -1: one logits row per prompt
-        tok.truncation_side = "left"  # keep the answer cue at the end of the prompt
-        if tok.pad_token_id is None:
-            tok.pad_token = tok.eos_token
+    if mode == "generative" and tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
     return tok
 
 
@@ -200,7 +274,8 @@ def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str],
     return model, notes
 
 
-def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], config: FinetuneConfig) -> LoraModel:
+def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], config: FinetuneConfig,
+                     prompt_template: str | None = None) -> LoraModel:
     """Load ``model_dir`` and wrap it with fresh LoRA matrices (seeded from ``config.seed``)."""
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
@@ -233,7 +308,10 @@ def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], co
     lm = LoraModel(model=model, tokenizer=tokenizer, mode=mode, model_type=model_type,
                    target_modules=targets, modules_to_save=to_save, notes=notes)
     if mode == "generative":
-        lm.label_token_ids = label_token_ids(tokenizer, labels)
+        if prompt_template is None:
+            raise ConfigError("generative mode needs the task's prompt_template")
+        lm.encoder = PromptEncoder(tokenizer, prompt_template, labels, config.max_length)
+        lm.label_tokens = label_tokens(tokenizer, labels, lm.encoder.tail, config.label_variants)
     return lm
 
 
@@ -248,36 +326,63 @@ def classifier_logits(model: Any, tokenizer: Any, texts: Sequence[str], max_leng
     return model(**enc).logits
 
 
-def next_token_logits(model: Any, tokenizer: Any, prompts: Sequence[str], max_length: int, device: str) -> Any:
-    """[B, V] next-token logits after each prompt (left-padded; positions count real tokens only)."""
-    enc = tokenizer(list(prompts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    mask = enc["attention_mask"].to(device)
+def next_token_logits(model: Any, prompt_ids: Sequence[Sequence[int]], pad_id: int, device: str) -> Any:
+    """[B, V] next-token logits after each prompt (token ids; left-padded, positions count real tokens)."""
+    import torch
+
+    width = max(len(p) for p in prompt_ids)
+    ids = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompt_ids), width), dtype=torch.long)
+    for i, p in enumerate(prompt_ids):
+        ids[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
+        mask[i, width - len(p):] = 1
     position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=enc["input_ids"].to(device), attention_mask=mask, position_ids=position_ids,
+    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position_ids.to(device),
                 logits_to_keep=1)
     return out.logits[:, -1, :]
 
 
-def label_probabilities(model: Any, tokenizer: Any, texts_or_prompts: Sequence[str], *, mode: str,
-                        max_length: int, label_token_ids: Sequence[int] | None = None,
-                        batch_size: int = 32, device: str = "cpu") -> Any:
+def label_log_probs(next_logits: Any, lt: LabelTokens, over_vocab: bool) -> Any:
+    """[B, K] log-probability of each label: log of the summed probability of its tokens, the softmax
+    taken over the label tokens only (``over_vocab`` False: renormalised, what the scorer reports)
+    or over the whole vocabulary (True: the raw label mass, below 1)."""
+    import torch
+
+    tok_ids = torch.tensor(lt.token_ids, dtype=torch.long, device=next_logits.device)
+    logits = next_logits if next_logits.dtype == torch.float64 else next_logits.float()
+    logp = torch.log_softmax(logits, dim=-1)[:, tok_ids] if over_vocab else torch.log_softmax(logits[:, tok_ids], -1)
+    owner = torch.tensor(lt.token_label, dtype=torch.long, device=logits.device)
+    cols = [torch.logsumexp(logp[:, owner == k], dim=-1) for k in range(len(lt.labels))]
+    return torch.stack(cols, dim=-1)
+
+
+def label_probabilities(model: Any, tokenizer: Any, texts: Sequence[str], *, mode: str, max_length: int,
+                        labels: Sequence[str] | None = None, prompt_template: str | None = None,
+                        label_variants: str = "both", batch_size: int = 32, device: str = "cpu") -> Any:
     """[N, K] probabilities over the label set, renormalised as the scorer does (float64 tensor).
 
-    Classifier mode takes texts; generative mode takes already rendered prompts. Inference only.
+    Generative mode renders ``prompt_template`` around each text with the scorer's encoding and
+    reads the label tokens after it. Inference only: the reference the engines are checked against.
     """
     import torch
 
+    if mode == "generative":
+        if labels is None or prompt_template is None:
+            raise ConfigError("generative mode needs labels and prompt_template")
+        encoder = PromptEncoder(tokenizer, prompt_template, labels, max_length)
+        lt = label_tokens(tokenizer, labels, encoder.tail, label_variants)
     was_training = model.training
     model.eval()
     rows = []
     with torch.no_grad():
-        for start in range(0, len(texts_or_prompts), batch_size):
-            chunk = list(texts_or_prompts[start:start + batch_size])
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start:start + batch_size])
             if mode == "classifier":
-                logits = classifier_logits(model, tokenizer, chunk, max_length, device)
+                logp = torch.log_softmax(classifier_logits(model, tokenizer, chunk, max_length, device).double(), -1)
             else:
-                logits = next_token_logits(model, tokenizer, chunk, max_length, device)[:, list(label_token_ids)]
-            rows.append(torch.softmax(logits.double(), dim=-1).cpu())
+                nt = next_token_logits(model, encoder.encode(chunk), tokenizer.pad_token_id, device)
+                logp = label_log_probs(nt.double(), lt, over_vocab=False)
+            rows.append(logp.exp().cpu())
     model.train(was_training)
     return torch.cat(rows) if rows else torch.zeros((0, 0), dtype=torch.float64)
 
@@ -297,40 +402,34 @@ class TrainReport:
 
 
 class _Objective:
-    """Weighted cross-entropy for one mode, on batches given as index lists into ``inputs``."""
+    """Weighted cross-entropy for one mode, on batches given as index lists into ``texts``."""
 
-    def __init__(self, lm: LoraModel, inputs: Sequence[str], weights: Sequence[float],
+    def __init__(self, lm: LoraModel, texts: Sequence[str], weights: Sequence[float],
                  config: FinetuneConfig, device: str) -> None:
         import torch
 
-        self.lm, self.inputs, self.config, self.device = lm, inputs, config, device
+        self.lm, self.config, self.device = lm, config, device
         self.class_w = torch.tensor(list(weights), dtype=torch.float32, device=device)
-        self.full_vocab = lm.mode == "generative" and config.generative_loss == "full_vocab"
-        self.tok_ids = (torch.tensor(lm.label_token_ids, dtype=torch.long, device=device)
-                        if lm.mode == "generative" else None)
+        self.full_vocab = config.generative_loss == "full_vocab"
+        # generative prompts are tokenised once: the encoding does not change between epochs
+        self.inputs: Sequence[Any] = lm.encoder.encode(texts) if lm.mode == "generative" else texts
 
-    def logits(self, idx: Sequence[int]) -> Any:
-        """Logits the loss is taken over: [B, K] (classifier, label_tokens) or [B, V] (full_vocab)."""
+    def label_logp(self, idx: Sequence[int]) -> Any:
+        """[B, K] label log-probabilities (classifier: log-softmax of the head)."""
+        import torch
+
         batch = [self.inputs[i] for i in idx]
         if self.lm.mode == "classifier":
-            return classifier_logits(self.lm.model, self.lm.tokenizer, batch, self.config.max_length,
-                                     self.device).float()
-        nt = next_token_logits(self.lm.model, self.lm.tokenizer, batch, self.config.max_length, self.device).float()
-        return nt if self.full_vocab else nt[:, self.tok_ids]
+            logits = classifier_logits(self.lm.model, self.lm.tokenizer, batch, self.config.max_length, self.device)
+            return torch.log_softmax(logits.float(), dim=-1)
+        nt = next_token_logits(self.lm.model, batch, self.lm.tokenizer.pad_token_id, self.device)
+        return label_log_probs(nt, self.lm.label_tokens, over_vocab=self.full_vocab)
 
-    def label_logits(self, logits: Any) -> Any:
-        return logits[:, self.tok_ids] if self.full_vocab else logits
-
-    def loss(self, logits: Any, y: Any) -> Any:
-        """Batch mean weighted by class weight (torch's weighted-mean convention)."""
-        import torch
+    def loss(self, logp: Any, y: Any) -> Any:
+        """Batch mean of -log p(true label), weighted by class weight (torch's weighted-mean convention)."""
         import torch.nn.functional as F
 
-        if not self.full_vocab:
-            return F.cross_entropy(logits, y, weight=self.class_w)
-        vocab_w = torch.ones(logits.shape[-1], dtype=torch.float32, device=self.device)
-        vocab_w[self.tok_ids] = self.class_w
-        return F.cross_entropy(logits, self.tok_ids[y], weight=vocab_w)
+        return F.nll_loss(logp, y, weight=self.class_w)
 
     def batch_weight(self, y: Any) -> float:
         return float(self.class_w[y].double().sum())
@@ -346,11 +445,11 @@ class _Objective:
             for start in range(0, n, batch_size):
                 idx = list(range(start, min(n, start + batch_size)))
                 y = labels_t[idx]
-                logits = self.logits(idx)
+                logp = self.label_logp(idx)
                 bw = self.batch_weight(y)
-                total += float(self.loss(logits, y)) * bw
+                total += float(self.loss(logp, y)) * bw
                 total_w += bw
-                correct += int((self.label_logits(logits).argmax(-1) == y).sum())
+                correct += int((logp.argmax(-1) == y).sum())
         self.lm.model.train()
         return total / max(total_w, 1e-12), correct / max(n, 1)
 
@@ -360,7 +459,7 @@ def train(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weight
           log: Callable[[str], None] | None = None) -> TrainReport:
     """Plain torch loop: AdamW, linear warm-up/decay, seeded shuffle, weighted cross-entropy.
 
-    ``inputs`` are texts (classifier) or rendered prompts (generative). Reproducible: the shuffle
+    ``inputs`` are the raw texts (generative mode wraps them in the prompt). Reproducible: the shuffle
     uses its own ``torch.Generator`` seeded from ``config.seed`` and dropout draws from the global
     generator reseeded here, so the same seed on the same machine gives the same adapter bit for bit.
     """
@@ -402,7 +501,7 @@ def train(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weight
         for start in range(0, n, config.batch_size):
             idx = order[start:start + config.batch_size]
             y = labels_t[idx]
-            loss = obj.loss(obj.logits(idx), y)
+            loss = obj.loss(obj.label_logp(idx), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if config.max_grad_norm is not None:
@@ -453,8 +552,6 @@ def save_merged(lm: LoraModel, out_dir: str | Path) -> Path:
         merged = lm.model.merge_and_unload()
     merged.save_pretrained(str(out))
     tok = lm.tokenizer
-    if lm.mode == "generative":  # store the library defaults, not our training-time padding choices
-        tok.padding_side, tok.truncation_side = "right", "right"
     tok.save_pretrained(str(out))
     lm.model = merged
     return out

@@ -115,7 +115,6 @@ def train_round(
     data = read_labels(label_urls, task.labels, storage_options)  # fail fast, before loading a model
     counts = data.class_counts()
     weights = class_weights(counts, config.class_weighting)
-    inputs = data.texts if mode == "classifier" else [task.render_prompt(t) for t in data.texts]
 
     from al_ray.finetune import peft_adapter as pa  # lazy: torch/transformers/peft
 
@@ -125,9 +124,9 @@ def train_round(
         base_version = read_model_version(base_dir)
         device = pa.pick_device(config.device)
         with pa.deterministic(config.deterministic), pa.isolated_rng(device), pa.torch_threads(config.torch_threads):
-            lm = pa.build_lora_model(base_dir, mode, task.labels, config)
+            lm = pa.build_lora_model(base_dir, mode, task.labels, config, task.prompt_template)
             trainable, total = lm.trainable_parameters()
-            report = pa.train(lm, inputs, data.label_ids, weights, config, device=device, log=log)
+            report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
             threads_used = pa.current_threads()
         lm.model.to("cpu")
 
@@ -176,10 +175,11 @@ def train_round(
             "environment": _environment(),
         }
         if mode == "generative":
-            metrics["label_token_ids"] = dict(zip(task.labels, lm.label_token_ids or []))
-            metrics["label_tokens"] = {lab: lm.tokenizer.decode([tid]) for lab, tid
-                                       in zip(task.labels, lm.label_token_ids or [])}
-            metrics["prompt_truncation"] = "left"
+            by_label = lm.label_tokens.by_label()
+            metrics["label_token_ids"] = by_label
+            metrics["label_tokens"] = {lab: lm.tokenizer.convert_ids_to_tokens(ids) for lab, ids in by_label.items()}
+            metrics["label_variants"] = config.label_variants
+            metrics["prompt_truncation"] = "text end (template kept)"
             metrics["generative_loss"] = config.generative_loss
 
         # Publish: stale markers go first, so a crash mid-way never leaves a "done" over new files.

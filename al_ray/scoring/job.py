@@ -113,7 +113,7 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
     todo: list[Shard] = []
     for s in checked:
         if s.error:
-            summary.failed_shards.append(ShardFailure(shard=scrub(s.url), reason=s.error, kind="quarantined", attempts=0))
+            summary.failed_shards.append(ShardFailure(shard=scrub(s.url), reason=s.error, kind=s.error_kind, attempts=0))
     readable = [s for s in checked if not s.error]
     with ThreadPoolExecutor(max_workers=16) as pool:
         done_flags = list(pool.map(lambda s: (not rescore) and storage.is_done(score_url(out, s.rel), so), readable))
@@ -123,6 +123,9 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
 
     hashes: dict[str, np.ndarray] = {}
     if todo:
+        # An unwritable output location (permissions, a full disk, a failing store) fails here, naming
+        # the object and the cause, before any engine starts; the summary says "started, not finished".
+        storage.write_json_atomic(storage.join(out, SUMMARY_NAME), summary.model_dump(), so)
         _run_pool(config, out, todo, summary, hashes, progress, console)
     if config.check_duplicate_ids:
         _hash_done_shards(done_before, out, so, hashes)

@@ -29,6 +29,20 @@ class Shard:
     fingerprint: str = ""
     num_rows: int | None = None
     error: str | None = None  # footer unreadable -> quarantined up front
+    error_kind: str = "quarantined"  # "quarantined" (corrupt data) | "failed" (storage error after retries)
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """True for a failure of the store (5xx after retries, timeout, permission), False for bad data.
+
+    pyarrow reports corrupt Parquet as ``ArrowException`` or as an ``OSError`` without an errno;
+    fsspec/s3fs raise ``OSError`` with an errno (EREMOTEIO, EACCES ...) or their client's own errors.
+    """
+    if isinstance(exc, pa.ArrowException):
+        return False
+    if isinstance(exc, OSError):
+        return exc.errno is not None
+    return True
 
 
 def relative_path(root: str, url: str) -> str:
@@ -69,7 +83,10 @@ def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any
         with fs.open(path, "rb") as f:
             meta = pq.ParquetFile(f).metadata
             schema = meta.schema.to_arrow_schema()
-    except Exception as exc:  # corrupt footer, permission, truncated upload ...
+    except Exception as exc:  # corrupt footer, truncated upload, storage error after retries ...
+        if is_storage_error(exc):
+            return Shard(shard.url, shard.rel, shard.fingerprint, None,
+                         f"cannot read {scrub(shard.url)}: {type(exc).__name__}: {scrub(str(exc))}", "failed")
         return Shard(shard.url, shard.rel, shard.fingerprint, None,
                      f"unreadable Parquet: {type(exc).__name__}: {scrub(str(exc))}")
     needed = [task.text_column] + ([task.id_column] if task.id_column else [])
@@ -81,6 +98,13 @@ def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any
     if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
             or pa.types.is_large_binary(t) or pa.types.is_null(t) or pa.types.is_string_view(t)):
         raise InputError(f"text column {task.text_column!r} has type {t}, expected string", location=scrub(shard.url))
+    if task.id_column:
+        t = schema.field(task.id_column).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+                or pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_integer(t)
+                or pa.types.is_null(t)):
+            raise InputError(f"id column {task.id_column!r} has type {t}, expected string or integer",
+                             location=scrub(shard.url))
     return Shard(shard.url, shard.rel, shard.fingerprint, meta.num_rows, None)
 
 

@@ -4,7 +4,8 @@ This is the unit of work a Ray actor runs (``al_ray.scoring.actor``); it is a pl
 can be tested without Ray. It yields ``{"rows": n}`` after every batch (the driver's progress bar)
 and finally a ``ShardResult``. Bad *data* (invalid UTF-8, an unreadable file) does not raise: the
 shard is reported as quarantined, so the job goes on with the other shards and the driver does
-not retry it.
+not retry it. A *storage* error (the store failing after the client's retries) raises
+``StorageError`` naming the object instead, so the driver retries the shard.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from al_ray import storage
+from al_ray.errors import StorageError
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import Engine
-from al_ray.scoring.reader import iter_batches
+from al_ray.scoring.reader import is_storage_error, iter_batches
 from al_ray.scoring.writer import build_score_table, publish
 from al_ray.security import scrub
 
@@ -101,6 +103,8 @@ def score_shard(engine: Engine, config: ScoringConfig, *, shard_url: str, rel: s
         yield ShardResult(shard_url, "quarantined", error=scrub(str(exc)), seconds=time.perf_counter() - t0)
         return
     except (OSError, pa.ArrowException) as exc:
+        if is_storage_error(exc):  # not the data's fault: raise, so the driver retries the shard
+            raise StorageError(f"cannot read {scrub(shard_url)}: {type(exc).__name__}: {scrub(str(exc))}") from exc
         yield ShardResult(shard_url, "quarantined", error=f"unreadable shard: {type(exc).__name__}: {scrub(str(exc))}",
                           seconds=time.perf_counter() - t0)
         return

@@ -72,3 +72,13 @@ def read_version(d: Path) -> str | None:
     from al_ray.models import read_model_version
 
     return read_model_version(d)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Inference in these tests runs on one thread (restored after each test): on a shared 2-core
+    machine two OpenMP threads competing with other processes were measured ~8x slower."""
+    from al_ray.finetune.peft_adapter import torch_threads
+
+    with torch_threads(1):
+        yield

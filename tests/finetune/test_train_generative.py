@@ -20,21 +20,19 @@ def test_loss_decreases_adapter_only(generative_run):
     assert m["max_lora_rank"] == 8 and m["lora_r"] == 8
     assert m["target_modules"] == ["q_proj", "v_proj", "o_proj", "gate_proj"]
     assert set(m["label_token_ids"]) == set(LABELS)
+    assert m["label_token_ids"] == {"neither": [4445], "violating": [20084]}  # WordPiece: one token each
 
 
 def test_label_probabilities_move_toward_targets(generative_run, tiny_llama_dir, labels_file, task):
     from transformers import AutoModelForCausalLM
 
     data = read_labels(labels_file, task.labels)
-    prompts = [task.render_prompt(t) for t in data.texts]
     y = torch.tensor(data.label_ids)
-    tok_ids = list(generative_run.metrics["label_token_ids"].values())
     peft_model, tok = pa.load_peft_model(tiny_llama_dir, generative_run.adapter_url, "generative")
-    assert tok_ids == pa.label_token_ids(tok, task.labels)
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
-    p_base = pa.label_probabilities(base, tok, prompts, mode="generative", max_length=48, label_token_ids=tok_ids)
-    p_tuned = pa.label_probabilities(peft_model, tok, prompts, mode="generative", max_length=48,
-                                     label_token_ids=tok_ids)
+    kw = dict(mode="generative", max_length=48, labels=task.labels, prompt_template=task.prompt_template)
+    p_base = pa.label_probabilities(base, tok, data.texts, **kw)
+    p_tuned = pa.label_probabilities(peft_model, tok, data.texts, **kw)
     true_base = p_base[torch.arange(len(y)), y]
     true_tuned = p_tuned[torch.arange(len(y)), y]
     assert true_tuned.mean() > true_base.mean() + 0.2
@@ -46,13 +44,20 @@ def test_label_probabilities_move_toward_targets(generative_run, tiny_llama_dir,
 
 def test_left_padding_does_not_change_probabilities(generative_run, tiny_llama_dir, task):
     peft_model, tok = pa.load_peft_model(tiny_llama_dir, generative_run.adapter_url, "generative")
-    tok_ids = list(generative_run.metrics["label_token_ids"].values())
-    prompts = [task.render_prompt("hi"), task.render_prompt("a considerably longer message about nothing " * 3)]
-    batched = pa.label_probabilities(peft_model, tok, prompts, mode="generative", max_length=64,
-                                     label_token_ids=tok_ids)
-    single = torch.cat([pa.label_probabilities(peft_model, tok, [p], mode="generative", max_length=64,
-                                               label_token_ids=tok_ids) for p in prompts])
+    kw = dict(mode="generative", max_length=64, labels=task.labels, prompt_template=task.prompt_template)
+    texts = ["hi", "a considerably longer message about nothing " * 3]
+    batched = pa.label_probabilities(peft_model, tok, texts, **kw)
+    single = torch.cat([pa.label_probabilities(peft_model, tok, [t], **kw) for t in texts])
     assert torch.allclose(batched, single, atol=1e-5)
+
+
+def test_prompt_encoding_keeps_the_answer_cue(tiny_llama_dir, task):
+    tok = pa.load_tokenizer(tiny_llama_dir, "generative")
+    enc = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_length=32)
+    short, long_ = enc.encode(["hi", "word " * 100])
+    assert short[0] == tok.cls_token_id and tok.sep_token_id not in short  # no closing [SEP]
+    assert len(long_) == 32 and long_[-len(enc.tail_ids):] == enc.tail_ids  # text cut, "Answer:" kept
+    assert tok.decode(short, skip_special_tokens=True).endswith("answer :")
 
 
 def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path):
@@ -65,7 +70,7 @@ def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path
 def test_label_token_collision_is_refused(tiny_llama_dir):
     tok = pa.load_tokenizer(tiny_llama_dir, "generative")
     with pytest.raises(LabelTokenCollisionError):
-        pa.label_token_ids(tok, ["not_hate", "not_spam"])  # both start with "not"
+        pa.label_tokens(tok, ["not_hate", "not_spam"])  # both start with "not"
 
 
 def test_bfloat16_base_trains_float32_adapter(tiny_llama_dir, labels_file, task, tmp_path):

@@ -4,8 +4,11 @@ vLLM on CPU scores label-token logprobs with and without ``LoRARequest`` on the 
 model is loaded once). The adapter must move the probabilities (> 0.01) and agree with
 transformers + PEFT on the same adapter within 1e-3; the base must agree with plain transformers.
 
-Uses vLLM directly: ``al_ray.scoring.engines.make_engine`` did not exist when this test was written;
-switch to it once the scoring stage lands, so the test covers the production code path.
+Uses vLLM directly, not ``al_ray.scoring.engines.make_engine``: that engine is built with one adapter
+fixed at construction, and this test needs base and adapter from one engine (the adapter applied per
+request, the base never reloaded). It feeds vLLM the exact prompt token ids of the fine-tune's
+encoding, and checks that encoding and the label tokens equal the scoring stage's
+(``al_ray.scoring.prompts`` / ``verbalizers``), so what is proven here is what the scorer sees.
 """
 
 import math
@@ -29,6 +32,25 @@ def _engine_core_children() -> list[psutil.Process]:
     return out
 
 
+def _check_scoring_twins_agree(tok, task, max_len, prompt_ids, lt) -> None:
+    """The scorer must feed the model the prompt ids and read the label tokens the adapter was trained
+    on; the finetune keeps private twins of the scorer's helpers (stages do not import each other)."""
+    try:
+        from al_ray.scoring.prompts import GenerativePromptEncoder
+        from al_ray.scoring.verbalizers import label_token_ids
+    except ImportError:  # scoring stage not present in this checkout
+        return
+    enc = GenerativePromptEncoder(tok, task.prompt_template, task.labels, max_len)
+    theirs, _ = enc.encode(TEXTS_FOR_TWINS)
+    ours = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_len).encode(TEXTS_FOR_TWINS)
+    assert theirs == ours
+    scoring_lt = label_token_ids(tok, list(task.labels), enc.tail)
+    assert (tuple(scoring_lt.token_ids), tuple(scoring_lt.token_label)) == (lt.token_ids, lt.token_label)
+
+
+TEXTS_FOR_TWINS = ["hi", "you are a worthless idiot 7", "word " * 300, "Émoji ✓ and CAPS"]
+
+
 @pytest.mark.slow
 def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
     from transformers import AutoModelForCausalLM
@@ -36,16 +58,22 @@ def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
     from vllm.lora.request import LoRARequest
 
     adapter_dir = generative_run.adapter_url
-    tok_ids = list(generative_run.metrics["label_token_ids"].values())
     assert generative_run.metrics["max_lora_rank"] == 8
-    prompts = [task.render_prompt(f"{t} {i}") for i, t in enumerate(GOOD + BAD)]
+    texts = [f"{t} {i}" for i, t in enumerate(GOOD + BAD)]
+    max_len = 128
 
-    # reference: transformers (+ PEFT), renormalised over the label tokens
+    # reference: transformers (+ PEFT), renormalised over the label tokens, the finetune's encoding
     peft_model, tok = pa.load_peft_model(tiny_llama_dir, adapter_dir, "generative")
     base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
-    ref_base = pa.label_probabilities(base, tok, prompts, mode="generative", max_length=128, label_token_ids=tok_ids)
-    ref_lora = pa.label_probabilities(peft_model, tok, prompts, mode="generative", max_length=128,
-                                      label_token_ids=tok_ids)
+    kw = dict(mode="generative", max_length=max_len, labels=task.labels, prompt_template=task.prompt_template)
+    ref_base = pa.label_probabilities(base, tok, texts, **kw)
+    ref_lora = pa.label_probabilities(peft_model, tok, texts, **kw)
+    encoder = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_len)
+    lt = pa.label_tokens(tok, task.labels, encoder.tail)
+    prompt_ids = encoder.encode(texts)
+    _check_scoring_twins_agree(tok, task, max_len, prompt_ids, lt)
+    tok_ids = list(lt.token_ids)
+    assert len(tok_ids) == len(task.labels)  # one token per label with this WordPiece vocabulary
 
     llm = LLM(model=str(tiny_llama_dir), enable_lora=True, max_lora_rank=generative_run.metrics["max_lora_rank"],
               enforce_eager=True, kv_cache_memory_bytes=256 * 2**20, dtype="float32", seed=0)
@@ -53,6 +81,7 @@ def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
         params = SamplingParams(max_tokens=1, logprob_token_ids=tok_ids)
 
         def label_probs(lora_request=None) -> torch.Tensor:
+            prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
             outs = llm.generate(prompts, params, lora_request=lora_request, use_tqdm=False)
             rows = []
             for o in outs:

@@ -1,0 +1,131 @@
+"""Processes killed mid-job: the `al-ray score` driver (then rerun), and the vLLM engine process
+inside a scoring actor. (A whole actor SIGKILLed mid-shard is tests/scoring/test_job.py's
+``killed_job``; a SIGKILLed `al-ray run` round is tests/driver/test_resume.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from al_ray.scoring.job import run_scoring
+from tests.faults import invariants
+from tests.faults.conftest import write_corpus_local
+from tests.scoring.conftest import clf_config
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, name) of the direct and indirect children of ``pid``, from /proc."""
+    parent: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1: stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        parent[int(d)], names[int(d)] = ppid, name
+    out, frontier = [], {pid}
+    while frontier:
+        kids = {p for p, pp in parent.items() if pp in frontier}
+        out += [(k, names[k]) for k in kids]
+        frontier = kids
+    return out
+
+
+def _done_count(out: Path) -> int:
+    return len(list(out.rglob("*.parquet.done"))) if out.exists() else 0
+
+
+def test_cli_driver_sigkilled_mid_job_then_rerun(ray_cluster, tmp_path, minilm_classifier_dir):
+    corpus, out = tmp_path / "corpus", tmp_path / "out"
+    expected = write_corpus_local(corpus, n_shards=4, rows=400)
+    cmd = [sys.executable, "-m", "al_ray.cli", "score", "--model", str(minilm_classifier_dir), "--corpus",
+           str(corpus), "--out", str(out), "--mode", "classifier", "--backend", "transformers", "--workers", "1",
+           "--max-tokens", "64", "--dtype", "float32", "--batch-rows", "32", "--no-progress"]
+    env = dict(os.environ, RAY_ADDRESS=ray_cluster.address)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and _done_count(out) < 1:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the job finished before it could be killed:\n" + proc.stdout.read()[-2000:]
+    done_at_kill = _done_count(out)
+    assert 1 <= done_at_kill < 4
+    os.killpg(proc.pid, signal.SIGKILL)  # the CLI process only: Ray reaps the actors it owned
+    proc.wait()
+    t_kill = time.monotonic()
+    # what a reader sees right after the crash: only complete, marked files
+    started = json.loads((out / "_summary.json").read_text())  # written before any engine started
+    assert started["started_at"] and not started["finished_at"]
+    for p in out.rglob("*.parquet"):
+        assert not p.name.startswith("."), p
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    recover_s = time.monotonic() - t_kill
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"({done_at_kill} already done)" in rerun.stderr, rerun.stderr[-2000:]
+    res = invariants.assert_invariant(str(corpus), str(out), expected=expected)
+    assert (res.rows_in, res.rows_out, res.lost, res.duplicated) == (1600, 1600, 0, 0)
+    assert recover_s < 300
+
+
+@pytest.fixture(scope="module")
+def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
+    """A vLLM classifier job whose actor's EngineCore process is SIGKILLed while it scores."""
+    from ray.util.state import list_actors
+
+    root = tmp_path_factory.mktemp("engine_kill")
+    corpus, out = root / "corpus", root / "out"
+    expected = write_corpus_local(corpus, n_shards=4, rows=1500)
+    cfg = clf_config(minilm_classifier_dir, backend="vllm", workers=1, batch_rows=64, max_shard_attempts=3,
+                     max_actor_restarts=2)
+    result: dict = {}
+
+    def job() -> None:
+        try:
+            result["summary"] = run_scoring(cfg, str(corpus), str(out), progress=False)
+        except BaseException as exc:  # surfaced by the test
+            result["error"] = exc
+
+    t = threading.Thread(target=job, daemon=True)
+    t.start()
+    killed: dict = {}
+    deadline = time.monotonic() + 400
+    while time.monotonic() < deadline and t.is_alive() and not killed:
+        if _done_count(out) >= 1:
+            for a in list_actors(filters=[("class_name", "=", "ScoringWorker"), ("state", "=", "ALIVE")]):
+                engines = [(p, n) for p, n in _children(a.pid) if "EngineCore" in n or "VLLM" in n]
+                if engines:
+                    for p, _ in engines:
+                        os.kill(p, signal.SIGKILL)
+                    killed = {"actor_pid": a.pid, "engine_pids": [p for p, _ in engines], "at": time.monotonic()}
+                    break
+        time.sleep(0.05)
+    t.join(timeout=600)
+    return {"result": result, "killed": killed, "corpus": corpus, "out": out, "expected": expected,
+            "finished": time.monotonic()}
+
+
+def test_engine_process_killed_inside_actor(engine_killed_job):
+    job = engine_killed_job
+    assert job["killed"], "no EngineCore process was found/killed (job too fast?)"
+    assert "error" not in job["result"], job["result"].get("error")
+    s = job["result"]["summary"]
+    assert s.ok, s.failed_shards
+    assert s.shards_scored + s.shards_skipped_done == 4
+    assert s.actor_restarts >= 1  # the actor whose engine died was replaced, not left limping
+    res = invariants.assert_invariant(str(job["corpus"]), str(job["out"]), expected=job["expected"])
+    assert (res.rows_in, res.rows_out, res.lost, res.duplicated) == (6000, 6000, 0, 0)
