@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit instead of raising it.
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int):
+            return result
     except AlRayError as exc:
         _err.print(f"[bold red]error:[/] {scrub(str(exc))}", highlight=False)
         return 2

@@ -113,10 +113,10 @@ def register(app: typer.Typer) -> None:
                       f"({summary.shards_skipped_done} already done) in {summary.seconds:.1f}s "
                       f"= {summary.rows_per_s:,.0f} rows/s; empty {summary.rows_empty_text}, truncated "
                       f"{summary.rows_truncated}, skipped {summary.rows_skipped}; "
-                      f"duplicate ids {summary.duplicate_ids.count}", highlight=False)
+                      f"duplicate ids {summary.duplicate_ids.count}", highlight=False, soft_wrap=True)
         for f in summary.failed_shards:
-            console.print(f"[bold red]{f.kind}[/] {f.shard}: {scrub(f.reason)}", highlight=False)
-        console.print(f"summary: {scrub(out.rstrip('/'))}/_summary.json", highlight=False)
+            console.print(f"[bold red]{f.kind}[/] {f.shard}: {scrub(f.reason)}", highlight=False, soft_wrap=True)
+        console.print(f"summary: {scrub(out.rstrip('/'))}/_summary.json", highlight=False, soft_wrap=True)
         if not summary.ok:
             # SystemExit, not typer.Exit: al_ray.cli.main runs click with standalone_mode=False, which
             # turns typer.Exit into a return value that main() does not pass on.

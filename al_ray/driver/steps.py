@@ -297,38 +297,47 @@ def simulate(ctx: RunContext, r: int, rng: np.random.Generator) -> None:
 
 
 def labels(ctx: RunContext, r: int) -> dict[str, Any]:
+    """Import whatever annotations have arrived, resolve them, and say whether the round can go on.
+
+    Annotations arrive either as files dropped into ``labels/incoming/`` (imported here) or through
+    ``al-ray labels import`` into the round's labels directory; both end up in annotations.parquet.
+    """
     from al_ray.labeling.api import import_annotations, resolve_labels
 
-    files = [fi.url for fi in storage.list_files(incoming_dir(ctx, r), "", ctx.so)] \
-        if storage.exists(incoming_dir(ctx, r), ctx.so) else []
+    inbox = incoming_dir(ctx, r)
+    files = [fi.url for fi in storage.list_files(inbox, "", ctx.so)] if storage.exists(inbox, ctx.so) else []
     files = [f for f in files if f.endswith((".jsonl", ".csv", ".json"))]
     if files:
         import_annotations(files, ctx.layout.batch_dir(r), ctx.layout.labels_dir(r), ctx.config.task,
                            round=r, storage_options=ctx.so)
     cfg = _labeling_config(ctx)
-    res = _as_dict(resolve_labels(ctx.layout.batch_dir(r), ctx.layout.labels_dir(r), ctx.config.task, cfg,
-                                  storage_options=ctx.so))
-    pending = int(res.get("n_pending_adjudication", 0) or 0)
-    n_batch = ctx.manifest.step_info(r, "select").get("n_selected", 0)
-    unlabelled = int(res.get("n_unlabelled", 0) or 0)
-    if pending and ctx.config.simulation is not None:
+
+    def resolve() -> dict[str, Any]:
+        return _as_dict(resolve_labels(ctx.layout.batch_dir(r), ctx.layout.labels_dir(r), ctx.config.task, cfg,
+                                       storage_options=ctx.so))
+
+    res = resolve()
+    if int(res.get("n_pending_adjudication", 0) or 0) and ctx.config.simulation is not None:
         from al_ray.labeling import simulated
 
         simulated.adjudicate_from_gold(ctx.layout.labels_dir(r), ctx.config.corpus.gold_url, ctx.config.task,
                                        storage_options=ctx.so)
-        res = _as_dict(resolve_labels(ctx.layout.batch_dir(r), ctx.layout.labels_dir(r), ctx.config.task, cfg,
-                                      storage_options=ctx.so))
-        pending = int(res.get("n_pending_adjudication", 0) or 0)
+        res = resolve()
+    pending = int(res.get("n_pending_adjudication", 0) or 0)
+    unlabelled = int(res.get("n_unlabelled", 0) or 0)
     info = {
         "n_labels": int(res.get("n_resolved", 0) or 0), "n_propagated": int(res.get("n_propagated", 0) or 0),
         "expert_kappa": res.get("expert_kappa"), "n_overlap": int(res.get("n_overlap", 0) or 0),
         "gate_passed": bool(res.get("gate_passed", False)), "n_pending_adjudication": pending,
+        "n_unlabelled": unlabelled,
     }
-    if not files:
-        return {"status": "waiting", "detail": f"no annotation files yet under {incoming_dir(ctx, r)} "
-                f"(batch of {n_batch} at {ctx.layout.batch_dir(r)}); import them with `al-ray labels import`", **info}
     if pending or unlabelled:
-        return {"status": "waiting", "detail": f"{unlabelled} items unlabelled, {pending} awaiting adjudication", **info}
+        batch, lab = ctx.layout.batch_dir(r), ctx.layout.labels_dir(r)
+        detail = (f"round {r}: {unlabelled} items unlabelled, {pending} awaiting adjudication. Batch for annotators: "
+                  f"{batch} (assignments.jsonl, labelstudio_tasks.json, argilla_records.json). Bring labels back with "
+                  f"`al-ray labels import FILE --batch-dir {batch} --labels-dir {lab}` (or drop files into {inbox}); "
+                  f"adjudicate with `al-ray labels adjudicate`; then run the same `al-ray run` again.")
+        return {"status": "waiting", "detail": detail, **info}
     return {"status": "done", **info}
 
 

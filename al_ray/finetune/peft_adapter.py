@@ -16,8 +16,10 @@ Two modes:
   next-token cross-entropy over the whole vocabulary, which additionally pushes the *label mass*
   up (keeps an off-format base on format) at the cost of a slower, noisier signal.
 
-Prompt tokenisation matches a text prompt sent to vLLM: ``tokenizer(prompt)`` with its default
-special tokens; over-long prompts are cut from the left, so the answer cue at the end survives.
+Prompts are encoded exactly as the scorer encodes them (``PromptEncoder``: leading special tokens,
+template head, text, template tail, no closing [SEP]/EOS; an over-long *text* is cut, never the
+template) and a label's probability is the summed probability of its first-token spellings
+(``label_tokens``), so the adapter is trained on the very quantity the scorer reads.
 """
 
 from __future__ import annotations

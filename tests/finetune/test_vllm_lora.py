@@ -32,7 +32,7 @@ def _engine_core_children() -> list[psutil.Process]:
     return out
 
 
-def _check_scoring_twins_agree(tok, task, max_len, prompt_ids, lt) -> None:
+def _check_scoring_twins_agree(tok, task, max_len, lt) -> None:
     """The scorer must feed the model the prompt ids and read the label tokens the adapter was trained
     on; the finetune keeps private twins of the scorer's helpers (stages do not import each other)."""
     try:
@@ -71,7 +71,7 @@ def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
     encoder = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_len)
     lt = pa.label_tokens(tok, task.labels, encoder.tail)
     prompt_ids = encoder.encode(texts)
-    _check_scoring_twins_agree(tok, task, max_len, prompt_ids, lt)
+    _check_scoring_twins_agree(tok, task, max_len, lt)
     tok_ids = list(lt.token_ids)
     assert len(tok_ids) == len(task.labels)  # one token per label with this WordPiece vocabulary
 
