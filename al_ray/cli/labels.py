@@ -65,18 +65,9 @@ def _config(config: Optional[str], overrides: dict[str, Any] | None = None):
 
 
 def _storage(options: Optional[str]) -> dict[str, Any] | None:
-    if not options:
-        return None
-    try:
-        value = json.loads(options)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--storage-options is not valid JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise ConfigError("--storage-options must be a JSON object")
-    from al_ray.security import register_storage_options
+    from al_ray.cli.options import parse_storage_options
 
-    register_storage_options(value)
-    return value
+    return parse_storage_options(json_text=options) or None
 
 
 def _print_json(obj: Any) -> None:

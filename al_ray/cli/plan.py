@@ -20,18 +20,9 @@ StorageOpt = typer.Option(None, "--storage-options",
 
 
 def _storage_options(raw: Optional[str]) -> dict[str, Any] | None:
-    if not raw:
-        return None
-    try:
-        opts = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"--storage-options is not valid JSON: {exc.msg}") from exc
-    if not isinstance(opts, dict):
-        raise ConfigError("--storage-options must be a JSON object")
-    from al_ray.security import register_storage_options
+    from al_ray.cli.options import parse_storage_options
 
-    register_storage_options(opts)
-    return opts
+    return parse_storage_options(json_text=raw) or None
 
 
 def _print_dataset(ds: Any) -> None:

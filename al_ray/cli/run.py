@@ -24,13 +24,9 @@ EXIT_CODES = {"converged": 0, "plateau": 0, "budget_spent": 0, "max_rounds": 0, 
 
 
 def _parse_storage_options(items: list[str] | None) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise AlRayError(f"--storage-option expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k] = v
-    return out
+    from al_ray.cli.options import parse_storage_options
+
+    return parse_storage_options(items)
 
 
 def _init_ray(address: str | None, num_cpus: int | None = None) -> None:

@@ -16,18 +16,9 @@ SELECT_HELP = (
 
 
 def _parse_storage_options(items: list[str] | None) -> dict[str, Any]:
-    from al_ray.errors import ConfigError
+    from al_ray.cli.options import parse_storage_options
 
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--storage-option wants key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)  # numbers, booleans, JSON objects (client_kwargs={...})
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+    return parse_storage_options(items)
 
 
 def select_command(
