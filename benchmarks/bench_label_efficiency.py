@@ -90,6 +90,7 @@ class Settings:
     cd_max_items: int | None = None  # cap (c)/(d) training items (quick mode only)
     threads: int = 1  # torch threads for in-process training/inference (1: no OpenMP spin on a busy box)
     eval_fraction: float = 0.0  # arm (a): all expert labels train; the test split is the evaluation
+    scoring_backend: str = "vllm"  # arm (a): the config's engine; 'transformers' gives the same probabilities
     n_shards: int = 8
     test_fraction: float = 0.2
     flip_prob: float = 0.05  # simulated experts (the configs' value)
@@ -100,7 +101,7 @@ class Settings:
         return self.rounds * self.batch_size
 
 
-QUICK = Settings(mode="quick", subsample_rows=3000, rounds=2, batch_size=50, b_sizes=(100,), cd_max_items=600)
+QUICK = Settings(mode="quick", subsample_rows=2000, rounds=2, batch_size=50, b_sizes=(100,), cd_max_items=600)
 FULL = Settings(mode="full", subsample_rows=None, rounds=5, batch_size=100, b_sizes=(100, 300, 500))
 
 
@@ -393,9 +394,47 @@ def loop_config(csv_path: Path, task: str, seed: int, st: Settings):
         "run": {"seed": seed, "max_rounds": st.rounds, "batch_size": st.batch_size, "label_budget": st.budget,
                 "eval_fraction": st.eval_fraction},
         "corpus": {"csv": str(csv_path), "n_shards": st.n_shards, "test_fraction": st.test_fraction},
+        "scoring": {"backend": st.scoring_backend},
         "simulation": {"flip_prob": st.flip_prob, "n_annotators": st.n_experts},
     }
     return load(RunConfig, str(REPO / "configs" / f"davidson-{task}.yaml"), overrides)
+
+
+def loop_progress(run_dir: Path) -> dict[str, Any]:
+    """Per-round figures from a loop's manifest (works for a finished run and for one still going)."""
+    from datetime import datetime as _dt
+
+    mf = run_dir / "manifest.json"
+    if not mf.exists():
+        return {"points": [], "rounds": []}
+    man = json.loads(mf.read_text())
+    rounds = [man["rounds"][k] for k in sorted(man.get("rounds", {}))]
+    points, info = [], []
+    prev_at = man.get("created_at")
+    for rd in rounds:
+        s = rd.get("steps", {})
+        ev, ft = s.get("evaluate", {}), s.get("finetune", {})
+        if ev.get("status") == "done":
+            points.append({"round": rd.get("round"), "labels_used": ev.get("labels_used"),
+                           "kappa": ev.get("holdout_kappa"), "n_holdout": ev.get("n_holdout"),
+                           "holdout_per_class": ev.get("holdout_per_class"),
+                           "predicted_counts": ev.get("predicted_counts")})
+        ats = [v.get("at") for v in s.values() if isinstance(v, dict) and v.get("at")]
+        last_at = max(ats) if ats else None
+        secs = None
+        if prev_at and last_at:
+            secs = (_dt.fromisoformat(last_at) - _dt.fromisoformat(prev_at)).total_seconds()
+        prev_at = last_at or prev_at
+        m = ft.get("metrics") or {}
+        info.append({"round": rd.get("round"), "seconds": secs,
+                     "score_rows_per_s": s.get("score", {}).get("rows_per_s"),
+                     "n_selected": s.get("select", {}).get("n_selected"),
+                     "pool_size": s.get("select", {}).get("pool_size"),
+                     "labels_expert_kappa": s.get("labels", {}).get("expert_kappa"),
+                     "finetune_seconds": m.get("seconds"), "finetune_class_counts": m.get("class_counts"),
+                     "steps_done": sorted(k for k, v in s.items() if isinstance(v, dict) and v.get("status") == "done")})
+    return {"points": points, "rounds": info, "status": man.get("status"),
+            "status_info": man.get("status_info")}
 
 
 def arm_loop(split: Split, base: Path, work: Path, st: Settings, csv_path: Path) -> dict[str, Any]:
@@ -408,35 +447,32 @@ def arm_loop(split: Split, base: Path, work: Path, st: Settings, csv_path: Path)
     t0 = time.perf_counter()
     outcome = run_loop(cfg, str(run_dir), log=lambda m: _log("  (a) " + m))
     seconds = time.perf_counter() - t0
-    loop_test = read_test_ids_from_gold(run_dir / "data" / "gold" / "gold.parquet")
-    loop_sha = test_split_sha(loop_test)
+    loop_sha = test_split_sha(read_test_ids_from_gold(run_dir / "data" / "gold" / "gold.parquet"))
     if loop_sha != split.test_sha:
         raise RuntimeError(f"the loop's test split ({loop_sha}) differs from the baselines' ({split.test_sha})")
-    man = json.loads((run_dir / "manifest.json").read_text()) if (run_dir / "manifest.json").exists() else {}
-    points = []
-    for h in outcome.history:
-        points.append({"round": h.get("round"), "labels_used": h.get("labels_used"),
-                       "kappa": h.get("holdout_kappa"), "n_holdout": h.get("n_holdout"),
-                       "predicted_counts": h.get("predicted_counts")})
-    rounds_info = []
-    for rd in man.get("rounds", []):
-        s = rd.get("steps", {})
-        rounds_info.append({
-            "round": rd.get("round"),
-            "rows_per_s": s.get("score", {}).get("rows_per_s"),
-            "n_selected": s.get("select", {}).get("n_selected"),
-            "pool_size": s.get("select", {}).get("pool_size"),
-            "expert_kappa": s.get("labels", {}).get("expert_kappa"),
-            "finetune_seconds": (s.get("finetune", {}).get("metrics") or {}).get("seconds"),
-            "finetune_class_counts": (s.get("finetune", {}).get("metrics") or {}).get("class_counts"),
-        })
+    prog = loop_progress(run_dir)
+    points = prog["points"]
     last = points[-1] if points else {}
     return {"kappa": last.get("kappa"), "n_labels": outcome.labels_used, "points": points,
-            "status": outcome.status, "detail": outcome.detail, "rounds": rounds_info,
-            "n_test": last.get("n_holdout"), "seconds_loop": round(seconds, 1),
+            "status_loop": outcome.status, "detail": outcome.detail, "rounds": prog["rounds"],
+            "n_test": last.get("n_holdout"), "seconds_loop_this_call": round(seconds, 1),
             "config": {"strategy": cfg.selection.get("strategy"), "pool_size": cfg.selection.get("pool_size"),
                        "scoring": cfg.scoring, "finetune": cfg.finetune, "eval_fraction": cfg.run.eval_fraction,
-                       "rounds": st.rounds, "batch_size": st.batch_size, "budget": st.budget}}
+                       "rounds": st.rounds, "batch_size": st.batch_size, "budget": st.budget,
+                       "simulation": cfg.simulation.model_dump() if cfg.simulation else None}}
+
+
+def partial_loop_cell(task: str, seed: int, work: Path, test_sha: str | None) -> dict[str, Any] | None:
+    """A loop that has not finished: its rounds so far, as a 'partial' cell (never averaged)."""
+    prog = loop_progress(work / "loop")
+    if not prog["points"]:
+        return None
+    last = prog["points"][-1]
+    return {"task": task, "seed": seed, "arm": "a_loop", "status": "partial", "kappa": last.get("kappa"),
+            "n_labels": last.get("labels_used"), "points": prog["points"], "rounds": prog["rounds"],
+            "n_test": last.get("n_holdout"), "test_split_sha": test_sha, "seconds": None,
+            "loadavg_start": None, "loadavg_end": loadavg(), "finished_at": _now(),
+            "note": "loop stopped before its budget was spent; rounds so far from its manifest"}
 
 
 # ----------------------------------------------------------------------------------------- results
@@ -460,9 +496,27 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _key(c: dict[str, Any]) -> tuple:
+    return (c.get("task"), c.get("seed"), c.get("arm"))
+
+
+def merge_cells(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Union by (task, seed, arm); for a key in both, done beats partial beats failed, then the later finish."""
+    rank = {"done": 2, "partial": 1}
+    best: dict[tuple, dict[str, Any]] = {}
+    for c in list(theirs) + list(mine):
+        k = _key(c)
+        old = best.get(k)
+        if old is None or (rank.get(c.get("status"), 0), c.get("finished_at") or "") >= \
+                (rank.get(old.get("status"), 0), old.get("finished_at") or ""):
+            best[k] = c
+    return sorted(best.values(), key=lambda c: (TASKS.index(c["task"]) if c["task"] in TASKS else 9, c["seed"],
+                                                 ARMS.index(c["arm"]) if c["arm"] in ARMS else 9))
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     tmp.replace(path)
 
@@ -474,7 +528,8 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = [c for c in data.get("cells", []) if c.get("status") == "done"]
+    cells = [c for c in data.get("cells", []) if c.get("status") == "done"
+             or (c.get("status") == "partial" and c.get("arm") == "a_loop")]
     tasks = [t for t in TASKS if any(c["task"] == t for c in cells)]
     if not tasks:
         return None
@@ -497,7 +552,10 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
             xs = sorted(by_x)
             m = np.array([np.mean(by_x[x]) for x in xs])
             s = np.array([np.std(by_x[x]) for x in xs])
-            ax.plot(xs, m, "o-", color="tab:blue", lw=2, label=f"(a) loop, boundary pairs (n={len(loop)} seeds)")
+            n_part = sum(c.get("status") == "partial" for c in loop)
+            ax.plot(xs, m, "o-", color="tab:blue", lw=2,
+                    label=f"(a) loop, boundary pairs (n={len(loop)} seeds"
+                          + (f", {n_part} unfinished" if n_part else "") + ")")
             ax.fill_between(xs, m - s, m + s, color="tab:blue", alpha=0.15)
         # (b) per budget
         rb = [c for c in tc if c["arm"] == "b_random"]
@@ -562,6 +620,11 @@ def markdown_table(data: dict[str, Any]) -> str:
             n = cs[0].get("n_labels") if cs else ""
             std = "" if v["std"] is None else f"{v['std']:.3f}"
             lines.append(f"| {task} | {names[arm]} | {n} | {v['mean']:.3f} | {std} | {v['n_seeds']} | {per} |")
+    for c in data.get("cells", []):
+        if c.get("status") == "partial":
+            pts = ", ".join(f"{p['labels_used']}: {p['kappa']:.3f}" for p in c["points"] if p.get("kappa") is not None)
+            lines.append(f"| {c['task']} | (a) loop, UNFINISHED (seed {c['seed']}) | {c['n_labels']} | "
+                         f"{c['kappa']:.3f} | | | per round (labels: kappa) {pts} |")
     return "\n".join(lines)
 
 
@@ -569,9 +632,11 @@ def markdown_table(data: dict[str, Any]) -> str:
 
 def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence[str], out: Path, *,
         csv_path: Path = DEFAULT_CSV, resume: bool = False, plot_path: Path | None = None,
-        work_root: Path | None = None, log: Callable[[str], None] = _log) -> dict[str, Any]:
+        work_root: Path | None = None, log: Callable[[str], None] = _log,
+        collect_partial: bool = False) -> dict[str, Any]:
     """Run every requested (task, seed, arm) cell, rewriting ``out`` after each one."""
-    work_root = work_root or (WORK / f"label_efficiency-{st.mode}")
+    work_root = work_root or (WORK / (f"label_efficiency-{st.mode}"
+                                      + (f"-sub{st.subsample_rows}" if st.subsample_rows else "")))
     command = "python -m benchmarks.bench_label_efficiency " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""
     data: dict[str, Any] = {}
     if resume and out.exists():
@@ -583,8 +648,9 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
     data["settings"] = asdict(st)
     data.setdefault("started_at", _now())
     data.setdefault("cells", [])
-    data.setdefault("runs", []).append({"command": command, "started_at": _now(), "loadavg_start": loadavg(),
-                                        "tasks": list(tasks), "seeds": list(seeds), "arms": list(arms)})
+    this_run = {"command": command, "started_at": _now(), "loadavg_start": loadavg(),
+                "tasks": list(tasks), "seeds": list(seeds), "arms": list(arms)}
+    data.setdefault("runs", []).append(this_run)
     data["machine"] = machine_info()
     data["frozen_embedding_baselines_design_md"] = FROZEN_BASELINES
     data["csv"] = str(csv_path)
@@ -599,6 +665,18 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                    for c in data["cells"])
 
     def save() -> None:
+        # other processes may write the same file (e.g. a second run on other cells): merge, don't clobber
+        if out.exists():
+            try:
+                disk = json.loads(out.read_text())
+            except (OSError, ValueError):
+                disk = {}
+            if disk.get("settings", {}).get("mode") == st.mode:
+                data["cells"] = merge_cells(data["cells"], disk.get("cells", []))
+                seen = {(r.get("command"), r.get("started_at")) for r in data["runs"]}
+                data["runs"] = sorted(data["runs"] + [r for r in disk.get("runs", [])
+                                                      if (r.get("command"), r.get("started_at")) not in seen],
+                                      key=lambda r: r.get("started_at") or "")
         data["summary"] = summarise(data["cells"])
         data["updated_at"] = _now()
         write_json(out, data)
@@ -638,14 +716,24 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                 cell["seconds"] = round(time.perf_counter() - t0, 1)
                 cell["loadavg_end"] = loadavg()
                 cell["finished_at"] = _now()
-                data["cells"] = [c for c in data["cells"] if not (c["task"] == task and c["seed"] == seed
-                                                                  and c["arm"] == arm)] + [cell]
+                data["cells"] = [c for c in data["cells"] if _key(c) != (task, seed, arm)] + [cell]
                 save()
                 k = cell.get("kappa")
                 log(f"{task} seed {seed} arm {arm}: {cell['status']}, kappa "
                     f"{'n/a' if k is None else f'{k:.3f}'} with {cell.get('n_labels')} labels, {cell['seconds']} s")
-    data["runs"][-1]["finished_at"] = _now()
-    data["runs"][-1]["loadavg_end"] = loadavg()
+    if collect_partial:
+        for task in tasks:
+            for seed in seeds:
+                if not done(task, seed, "a_loop"):
+                    work = work_root / f"{task}-s{seed}"
+                    gold = work / "data" / "gold" / "gold.parquet"
+                    sha = test_split_sha(read_test_ids_from_gold(gold)) if gold.exists() else None
+                    cell = partial_loop_cell(task, seed, work, sha)
+                    if cell:
+                        data["cells"] = [c for c in data["cells"] if _key(c) != (task, seed, "a_loop")] + [cell]
+                        log(f"{task} seed {seed}: loop partial, {len(cell['points'])} rounds evaluated")
+    this_run["finished_at"] = _now()
+    this_run["loadavg_end"] = loadavg()
     save()
     return data
 
@@ -654,7 +742,15 @@ def parse_list(s: str | None, cast=str) -> list:
     return [cast(x.strip()) for x in s.split(",") if x.strip()] if s else []
 
 
+def _terminate(signum, frame):  # SIGTERM -> KeyboardInterrupt, so Ray and the engines shut down cleanly
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     size = ap.add_mutually_exclusive_group()
@@ -671,8 +767,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="keep cells already in --out and skip them")
     ap.add_argument("--cd-epochs", type=int, help="epochs for arms (c)/(d) (default 1)")
     ap.add_argument("--cd-max-items", type=int, help="cap the (c)/(d) training items (default: all; quick 600)")
+    ap.add_argument("--scoring-backend", choices=["vllm", "transformers"],
+                    help="arm (a)'s scoring engine (default vllm, as in configs/davidson-*.yaml)")
     ap.add_argument("--threads", type=int, help="torch threads for in-process training/inference (default 1)")
     ap.add_argument("--work", type=Path, help="working folder (default benchmarks/_work/, git-ignored)")
+    ap.add_argument("--collect-partial", action="store_true", help="record loops that have not finished "
+                    "(their rounds so far, from the manifest) as 'partial' cells; combine with --arms none")
     args = ap.parse_args(argv)
 
     st = FULL if args.full else QUICK
@@ -683,9 +783,11 @@ def main(argv: list[str] | None = None) -> int:
         st.cd_max_items = args.cd_max_items
     if args.threads:
         st.threads = args.threads
+    if args.scoring_backend:
+        st.scoring_backend = args.scoring_backend
     tasks = parse_list(args.tasks) or (["violating", "hate"] if args.full else ["violating"])
     seeds = parse_list(args.seeds, int) or ([0, 1, 2] if args.full else [0])
-    arms = [ARM_ALIASES.get(a, a) for a in parse_list(args.arms)] or list(ARMS)
+    arms = [] if args.arms == "none" else [ARM_ALIASES.get(a, a) for a in parse_list(args.arms)] or list(ARMS)
     bad = [t for t in tasks if t not in TASKS] + [a for a in arms if a not in ARMS]
     if bad:
         ap.error(f"unknown task/arm {bad}")
@@ -695,8 +797,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / f"label_efficiency{suffix}.json"
     plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
     try:
-        data = run(st, tasks, seeds, arms, out, csv_path=args.csv, resume=args.resume, plot_path=plot_path,
-                   work_root=args.work)
+        data = run(st, tasks, seeds, arms, out, csv_path=args.csv, resume=args.resume or args.collect_partial,
+                   plot_path=plot_path, work_root=args.work, collect_partial=args.collect_partial)
     finally:
         if _RAY_STARTED:
             import ray
@@ -704,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
     print(markdown_table(data))
     print(f"results: {out}\nplot: {plot_path}")
-    failed = [c for c in data["cells"] if c.get("status") != "done"]
+    failed = [c for c in data["cells"] if c.get("status") == "failed"]
     return 1 if failed else 0
 
 

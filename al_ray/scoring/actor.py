@@ -39,14 +39,47 @@ class ScoringWorker:
         """Streaming: ``{"rows": n}`` per batch, then the ``ShardResult``."""
         from al_ray.scoring.shard import score_shard
 
-        yield from score_shard(self.engine, self.config, shard_url=shard_url, rel=rel, out_url=out_url,
-                               model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint)
+        try:
+            yield from score_shard(self.engine, self.config, shard_url=shard_url, rel=rel, out_url=out_url,
+                                   model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint)
+        except Exception as exc:
+            if _engine_dead(exc):
+                self._exit_for_restart(exc)
+            raise
+
+    def _exit_for_restart(self, exc: BaseException) -> None:
+        """The engine's own process died: this actor can never score again. Shut down what is left of
+        the engine and exit as a crash, so Ray restarts the actor with a fresh engine
+        (``max_actor_restarts``) and the driver retries the shard."""
+        import sys
+
+        print(f"scoring engine died ({type(exc).__name__}: {exc}); restarting this actor", file=sys.stderr, flush=True)
+        try:
+            self.close()
+        finally:
+            os._exit(1)
 
     def close(self) -> bool:
         engine, self.engine = getattr(self, "engine", None), None
         if engine is not None:
             engine.close()
         return True
+
+
+def _engine_dead(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the engine process is gone (vLLM's EngineDeadError)."""
+    import sys
+
+    mod = sys.modules.get("vllm.v1.engine.exceptions")  # loaded whenever a vLLM engine is
+    if mod is None:  # transformers backend: the engine lives in this process
+        return False
+    EngineDeadError = mod.EngineDeadError
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, EngineDeadError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def remote_worker_class(config: ScoringConfig, num_gpus: float):

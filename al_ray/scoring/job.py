@@ -126,7 +126,7 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
         # An unwritable output location (permissions, a full disk, a failing store) fails here, naming
         # the object and the cause, before any engine starts; the summary says "started, not finished".
         storage.write_json_atomic(storage.join(out, SUMMARY_NAME), summary.model_dump(), so)
-        _run_pool(config, out, todo, summary, hashes, progress, console)
+        _run_pool(config, out, todo, summary, hashes, progress, console, t_start)
     if config.check_duplicate_ids:
         _hash_done_shards(done_before, out, so, hashes)
         summary.duplicate_ids = _duplicates(hashes, out, so)
@@ -138,7 +138,7 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
 
 
 def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: ScoringSummary,
-              hashes: dict[str, np.ndarray], progress: bool, console) -> None:
+              hashes: dict[str, np.ndarray], progress: bool, console, t_start: float) -> None:
     import ray
     from ray.exceptions import RayActorError, RayError
 
@@ -158,6 +158,7 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
         except RayError as exc:
             raise ConfigError(f"scoring workers failed to start: {scrub(_short(exc))}") from exc
         summary.mode, summary.workers = infos[0]["mode"], n_workers
+        summary.workers_ready_s = round(time.perf_counter() - t_start, 3)
         bar = _Progress(progress, sum(s.num_rows or 0 for s in todo), console)
         pending: deque[tuple[Shard, int]] = deque((s, 0) for s in todo)
         inflight: dict[Any, _Slot] = {}

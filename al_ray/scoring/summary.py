@@ -38,6 +38,7 @@ class ScoringSummary(BaseModel):
     rows_truncated: int = 0
     rows_quarantined: int = 0  # rows of quarantined shards (from their footers, when readable)
     seconds: float = 0.0
+    workers_ready_s: float = 0.0  # from job start until every worker's engine was up
     rows_per_s: float = 0.0
     actor_restarts: int = 0
     peak_rss_mb_per_worker: list[float] = Field(default_factory=list)  # actor process, at the end

@@ -105,7 +105,7 @@ def check(corpus: str, out: str, so: Mapping[str, Any] | None = None, *, expecte
         if ids is None:
             problems.append(f"unreadable shard {shard} is not listed as failed")
             continue
-        present = [i for i in ids if i is not None]
+        present = [str(i) for i in ids if i is not None]  # score files hold ids as strings
         quarantined += n - len(present)
         want.update(present)
         if score not in scores:

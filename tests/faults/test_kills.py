@@ -45,6 +45,15 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return out
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def _done_count(out: Path) -> int:
     return len(list(out.rglob("*.parquet.done"))) if out.exists() else 0
 
@@ -89,7 +98,7 @@ def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
 
     root = tmp_path_factory.mktemp("engine_kill")
     corpus, out = root / "corpus", root / "out"
-    expected = write_corpus_local(corpus, n_shards=4, rows=1500)
+    expected = write_corpus_local(corpus, n_shards=4, rows=3000)
     cfg = clf_config(minilm_classifier_dir, backend="vllm", workers=1, batch_rows=64, max_shard_attempts=3,
                      max_actor_restarts=2)
     result: dict = {}
@@ -103,20 +112,30 @@ def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
     t = threading.Thread(target=job, daemon=True)
     t.start()
     killed: dict = {}
-    deadline = time.monotonic() + 400
+    actor_pid = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and t.is_alive() and actor_pid is None:  # the actor, as soon as it exists
+        alive = list_actors(filters=[("class_name", "=", "ScoringWorker"), ("state", "=", "ALIVE")])
+        actor_pid = alive[0].pid if alive else None
+        time.sleep(0.2)
     while time.monotonic() < deadline and t.is_alive() and not killed:
-        if _done_count(out) >= 1:
-            for a in list_actors(filters=[("class_name", "=", "ScoringWorker"), ("state", "=", "ALIVE")]):
-                engines = [(p, n) for p, n in _children(a.pid) if "EngineCore" in n or "VLLM" in n]
-                if engines:
-                    for p, _ in engines:
-                        os.kill(p, signal.SIGKILL)
-                    killed = {"actor_pid": a.pid, "engine_pids": [p for p, _ in engines], "at": time.monotonic()}
-                    break
-        time.sleep(0.05)
+        if _done_count(out) >= 1:  # mid-job: one shard published, the others queued or in flight
+            family = _children(actor_pid)
+            engines = [p for p, n in family if "EngineCor" in n]
+            for p in engines:
+                os.kill(p, signal.SIGKILL)
+            if engines:
+                killed = {"actor_pid": actor_pid, "engine_pids": engines, "family": [p for p, _ in family],
+                          "done_at_kill": _done_count(out), "at": time.monotonic()}
+        time.sleep(0.01)
     t.join(timeout=600)
+    logs = []  # what the actors said (for the failure message)
+    for f in Path(ray_cluster.temp_dir).glob("session_latest/logs/worker-*.err"):
+        text = f.read_text(errors="replace")
+        if "ScoringWorker" in text:
+            logs += [ln for ln in text.splitlines() if any(w in ln for w in ("Error", "died", "Dead", "restart"))]
     return {"result": result, "killed": killed, "corpus": corpus, "out": out, "expected": expected,
-            "finished": time.monotonic()}
+            "finished": time.monotonic(), "logs": logs[-30:]}
 
 
 def test_engine_process_killed_inside_actor(engine_killed_job):
@@ -124,8 +143,16 @@ def test_engine_process_killed_inside_actor(engine_killed_job):
     assert job["killed"], "no EngineCore process was found/killed (job too fast?)"
     assert "error" not in job["result"], job["result"].get("error")
     s = job["result"]["summary"]
-    assert s.ok, s.failed_shards
+    assert s.ok, (s.failed_shards, job["killed"], "\n".join(job["logs"]))
     assert s.shards_scored + s.shards_skipped_done == 4
     assert s.actor_restarts >= 1  # the actor whose engine died was replaced, not left limping
+    assert job["killed"]["done_at_kill"] < 4
     res = invariants.assert_invariant(str(job["corpus"]), str(job["out"]), expected=job["expected"])
-    assert (res.rows_in, res.rows_out, res.lost, res.duplicated) == (6000, 6000, 0, 0)
+    assert (res.rows_in, res.rows_out, res.lost, res.duplicated) == (12000, 12000, 0, 0)
+    # nothing of the dead engine (EngineCore, its executor workers) outlives the job
+    deadline = time.monotonic() + 30
+    left = job["killed"]["family"]
+    while left and time.monotonic() < deadline:
+        left = [p for p in left if _running(p)]
+        time.sleep(0.5)
+    assert not left, f"processes of the killed engine survived: {left}"
