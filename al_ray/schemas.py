@@ -3,7 +3,7 @@
 Stages meet only in these files, under one run location (see ``al_ray.layout``):
 
 score shard (scoring -> selection), one per corpus shard, Parquet:
-    id: string                    corpus id (cast to string) or derived "<shard-stem>:<row>"
+    id: string                    corpus id (cast to string) or derived "<shard path relative to the corpus root>:<row>"
     p_<label>: float64            one per label, renormalised over the label set, sums to 1
     predicted_label: string       argmax label
     entropy: float64              nats

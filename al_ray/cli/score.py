@@ -18,16 +18,9 @@ from al_ray.errors import ConfigError
 
 
 def _storage_options(pairs: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(f"--storage-option expects key=value, got {pair!r}")
-        k, v = pair.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
+    from al_ray.cli.options import parse_storage_options
+
+    return parse_storage_options(pairs)
 
 
 def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str] | None:

@@ -134,6 +134,15 @@ def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
         text = f.read_text(errors="replace")
         if "ScoringWorker" in text:
             logs += [ln for ln in text.splitlines() if any(w in ln for w in ("Error", "died", "Dead", "restart"))]
+    if os.environ.get("AL_RAY_FAULT_DIAG"):
+        with open(os.environ["AL_RAY_FAULT_DIAG"], "w") as fh:
+            s = result.get("summary")
+            fh.write((s.model_dump_json(indent=1) if s else repr(result)) + "\n" + repr(killed) + "\n")
+            for f in Path(ray_cluster.temp_dir).glob("session_latest/logs/worker-*"):
+                text = f.read_text(errors="replace")
+                if "ScoringWorker" in text or "EngineCore" in text:
+                    fh.write(f"===== {f.name}\n" + "\n".join(ln for ln in text.splitlines()
+                                                          if "Triton" not in ln and "Warning" not in ln)[-6000:] + "\n")
     return {"result": result, "killed": killed, "corpus": corpus, "out": out, "expected": expected,
             "finished": time.monotonic(), "logs": logs[-30:]}
 
