@@ -73,7 +73,7 @@ def engine_processes() -> dict[int, dict]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
-            if "EngineCore" not in cmd and "EngineCore" not in comm:
+            if not any(k in cmd or k in comm for k in ("EngineCore", "VLLM::Worker")):
                 continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 env = dict(x.split("=", 1) for x in f.read().decode(errors="replace").split("\0") if "=" in x)

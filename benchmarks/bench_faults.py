@@ -163,7 +163,7 @@ def main() -> None:
             proxy.add("status", key=rf"/{b[5:]}/scores/part-2\.parquet$", method="PUT", times=None, status=500, code="InternalError")
             s, t = timed(cfg_s3, f"{b}/corpus", f"{b}/scores")
             o = invariants.check(f"{b}/corpus", f"{b}/scores", direct, expected=exp)
-            reason = s.failed_shards[0].reason[-200:] if s.failed_shards else ""
+            reason = s.failed_shards[0].reason[:400] if s.failed_shards else ""
             proxy.reset()
             s2, t2 = timed(cfg_s3, f"{b}/corpus", f"{b}/scores")
             o2 = invariants.check(f"{b}/corpus", f"{b}/scores", direct, expected=exp)
