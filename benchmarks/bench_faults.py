@@ -94,7 +94,7 @@ def main() -> None:
     from tests.faults import invariants
     from tests.faults.conftest import fast_config, proxied_options, write_corpus_local, write_corpus_s3
     from tests.faults.s3_proxy import FaultProxy
-    from tests.servers import moto_server
+    from tests.servers import free_port, moto_server
 
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
     rows: list[dict] = []
@@ -103,7 +103,9 @@ def main() -> None:
                                        descriptions={"neither": "a friendly, harmless everyday message",
                                                      "violating": "an abusive, offensive or hateful insult"})
     R, N = args.rows, args.shards
-    ray.init(address="local", num_cpus=4, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    ray.init(address="local", num_cpus=4, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=free_port(),
+             logging_level="warning", log_to_driver=False)
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address  # state API + the CLI scenario
     try:
         with moto_server() as s3:
             proxy = FaultProxy(s3.endpoint_url)
@@ -208,7 +210,7 @@ def main() -> None:
             rec = time.perf_counter() - t_kill
             rows.append(_row("vLLM EngineCore process SIGKILLed inside an actor",
                              invariants.check(str(corpus), str(out), expected=exp), rec if killed else None,
-                             killed=killed, actor_restarts=res["s"].actor_restarts, job_ok=res["s"].ok))
+                             killed=killed, job_ok=res["s"].ok))
 
         # 7. the `al-ray score` driver SIGKILLed mid-job, then rerun
         corpus, out = work / "driver" / "corpus", work / "driver" / "out"

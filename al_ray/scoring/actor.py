@@ -24,6 +24,7 @@ class ScoringWorker:
         register_storage_options(self.config.storage_options)
         self.model_id, self.model_version = model_id, model_version
         self.engine = make_engine(self.config)
+        self.engine_restarts = 0
 
     def info(self) -> dict[str, Any]:
         import resource
@@ -32,6 +33,7 @@ class ScoringWorker:
         return {"pid": os.getpid(), "host": socket.gethostname(), "mode": engine.mode if engine else None,
                 "labels": engine.labels if engine else None,
                 "max_input_tokens": engine.max_input_tokens if engine else None,
+                "engine_restarts": getattr(self, "engine_restarts", 0),
                 # this process only (vLLM's EngineCore is a child): what streaming must keep flat
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -44,20 +46,24 @@ class ScoringWorker:
                                    model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint)
         except Exception as exc:
             if _engine_dead(exc):
-                self._exit_for_restart(exc)
-            raise
+                self._restart_engine(exc)
+            raise  # the driver retries the shard (max_shard_attempts), on this actor's fresh engine
 
-    def _exit_for_restart(self, exc: BaseException) -> None:
-        """The engine's own process died: this actor can never score again. Shut down what is left of
-        the engine and exit as a crash, so Ray restarts the actor with a fresh engine
-        (``max_actor_restarts``) and the driver retries the shard."""
+    def _restart_engine(self, exc: BaseException) -> None:
+        """The engine's own process died (vLLM's EngineCore): shut down what is left of it and start
+        a fresh engine in this actor, so the shards it is given next (the failed one included) can
+        be scored. Rebuilding in place does not depend on Ray restarting the actor."""
         import sys
 
-        print(f"scoring engine died ({type(exc).__name__}: {exc}); restarting this actor", file=sys.stderr, flush=True)
+        from al_ray.scoring.engines import make_engine
+
+        print(f"scoring engine died ({type(exc).__name__}: {exc}); restarting the engine", file=sys.stderr, flush=True)
         try:
             self.close()
-        finally:
-            os._exit(1)
+        except Exception as close_exc:  # a dead engine may not shut down cleanly; start a new one anyway
+            print(f"closing the dead engine raised {close_exc!r}", file=sys.stderr, flush=True)
+        self.engine = make_engine(self.config)
+        self.engine_restarts += 1
 
     def close(self) -> bool:
         engine, self.engine = getattr(self, "engine", None), None

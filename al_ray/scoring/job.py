@@ -237,7 +237,9 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
                 bar.advance(-slot.rows, finished())  # its rows will be scored again
                 if isinstance(item, RayActorError):
                     if slot.actor in alive and slot.actor not in probes.values():
-                        probes[actors[slot.actor].info.remote()] = slot.actor
+                        # max_task_retries=-1: wait for Ray's restart instead of failing at once on an
+                        # actor that is restarting (at-most-once calls to it raise RayActorError)
+                        probes[actors[slot.actor].info.options(max_task_retries=-1).remote()] = slot.actor
                     fail_or_retry(slot, f"worker died: {_short(item)}")
                 else:
                     fail_or_retry(slot, f"{type(item).__name__}: {_short(item)}")
