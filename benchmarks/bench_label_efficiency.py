@@ -533,7 +533,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
     tasks = [t for t in TASKS if any(c["task"] == t for c in cells)]
     if not tasks:
         return None
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 6.6), squeeze=False)
     budget = data["settings"]["rounds"] * data["settings"]["batch_size"]
     xmax = max(budget, max(data["settings"]["b_sizes"])) * 1.08
     for ax, task in zip(axes[0], tasks):
@@ -596,7 +596,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
         ax.set_ylabel("Cohen's kappa vs experts (test split)")
         ax.set_title(f"Davidson: {task} ({data['mode']}; seeds {','.join(map(str, seeds))})")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, int):
             return result
     except AlRayError as exc:
-        _err.print(f"[bold red]error:[/] {scrub(str(exc))}", highlight=False)
+        _err.print("[bold red]error:[/] ", end="")
+        # soft_wrap: paths in messages must stay whole (users copy them); markup off for the message.
+        _err.print(scrub(str(exc)), markup=False, highlight=False, soft_wrap=True)
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
