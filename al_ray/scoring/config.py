@@ -35,7 +35,8 @@ class ScoringConfig(BaseModel):
         None, description="PEFT LoRA adapter directory or URL, applied on top of `model` "
         "(generative mode: a vLLM LoRARequest; transformers: PeftModel).")
     dtype: str = Field("auto", description="Weights/compute dtype passed to the engine "
-                       "('auto', 'float32', 'bfloat16', 'float16'). Use float32 to compare backends.")
+                       "('auto', 'float32', 'bfloat16', 'float16'). vLLM on CPU: auto means float32 (bf16 there "
+                       "measured ~5x slower). Use float32 to compare backends.")
     max_input_tokens: int = Field(512, ge=8, description="Longer inputs are truncated (and flagged), never dropped. "
                                   "Clamped to the model's maximum positions.")
     label_variants: Literal["both", "space", "bare"] = Field(
