@@ -15,8 +15,11 @@ def test_validates_with_rays_schema(repo):
     from ray.autoscaler._private.util import prepare_config, validate_config
 
     raw = load(repo)
-    validate_config(copy.deepcopy(raw))          # as written (ray-schema.json)
-    validate_config(prepare_config(copy.deepcopy(raw)))  # after `ray up` fills in the aws defaults
+    validate_config(copy.deepcopy(raw))          # as written (ray-schema.json); raises if invalid
+    prepared = prepare_config(copy.deepcopy(raw))  # what `ray up` fills in with the aws defaults
+    validate_config(prepared)
+    assert prepared["provider"]["type"] == "aws"
+    assert any(t.get("resources", {}).get("GPU") for t in prepared["available_node_types"].values())
 
 
 def test_schema_validation_would_catch_a_typo(repo):

@@ -33,6 +33,16 @@ class Engine(ABC):
     mode: str
     max_input_tokens: int
 
+    def _load_common(self, config: ScoringConfig, model_dir: str | Path) -> dict[str, Any]:
+        """What every backend derives the same way from a checkpoint; returns its HF config."""
+        self.config = config
+        self.labels = list(config.task.labels)
+        hf = read_hf_config(model_dir)
+        self.mode = resolve_mode(config, hf)
+        self.max_input_tokens = effective_max_tokens(config, hf, self.mode)
+        self.tokenizer = load_tokenizer(model_dir)
+        return hf
+
     @abstractmethod
     def score_texts(self, texts: list[str]) -> EngineOutput: ...
 

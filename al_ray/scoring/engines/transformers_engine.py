@@ -16,8 +16,7 @@ import numpy as np
 
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import (
-    Engine, EngineOutput, classifier_label_order, effective_max_tokens, load_tokenizer, read_hf_config,
-    resolve_mode, softmax,
+    Engine, EngineOutput, classifier_label_order, softmax,
 )
 from al_ray.scoring.prompts import ClassifierEncoder, GenerativePromptEncoder
 from al_ray.scoring.verbalizers import label_token_ids
@@ -51,12 +50,7 @@ class TransformersEngine(Engine):
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-        self.config = config
-        self.labels = list(config.task.labels)
-        hf = read_hf_config(model_dir)
-        self.mode = resolve_mode(config, hf)
-        self.max_input_tokens = effective_max_tokens(config, hf, self.mode)
-        self.tokenizer = load_tokenizer(model_dir)
+        hf = self._load_common(config, model_dir)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = _torch_dtype(config.dtype, hf)
         if self.mode == "generative":

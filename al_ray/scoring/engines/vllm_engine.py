@@ -16,8 +16,7 @@ import numpy as np
 from al_ray.errors import ConfigError
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import (
-    Engine, EngineOutput, classifier_label_order, effective_max_tokens, load_tokenizer, lora_rank,
-    read_hf_config, resolve_mode, softmax,
+    Engine, EngineOutput, classifier_label_order, lora_rank, softmax,
 )
 from al_ray.scoring.prompts import ClassifierEncoder, GenerativePromptEncoder
 from al_ray.scoring.verbalizers import label_token_ids
@@ -31,12 +30,7 @@ class VLLMEngine(Engine):
     def __init__(self, config: ScoringConfig, model_dir: str | Path, lora_dir: str | Path | None = None) -> None:
         from vllm import LLM
 
-        self.config = config
-        self.labels = list(config.task.labels)
-        hf = read_hf_config(model_dir)
-        self.mode = resolve_mode(config, hf)
-        self.max_input_tokens = effective_max_tokens(config, hf, self.mode)
-        self.tokenizer = load_tokenizer(model_dir)
+        hf = self._load_common(config, model_dir)
         self._lora = None
         kwargs = dict(enforce_eager=config.enforce_eager, dtype=_engine_dtype(config.dtype), seed=0)
         if config.kv_cache_memory_bytes:
