@@ -11,8 +11,12 @@ import os
 import re
 from typing import Any, Mapping
 
-_SECRET_KEY_RE = re.compile(r"(secret|password|passwd|token|credential|private|session|key)", re.I)
+# A key is secret-looking when one of its words (split at _, -, . and camelCase) is one of these:
+# "aws_session_token", "secretAccessKey", "api_key" are; "max_input_tokens", "key_column" are not.
+_SECRET_WORDS = frozenset({"secret", "password", "passwd", "token", "credential", "credentials",
+                           "private", "session", "key", "apikey", "secretkey"})
 _NON_SECRET_KEYS = {"key_column", "id_column", "text_column", "key_prefix"}
+_KEY_WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _ENV_SECRET_NAMES = (
     "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS",
     "AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "HF_TOKEN", "LABEL_STUDIO_API_KEY",
@@ -46,7 +50,9 @@ def _walk(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _is_secret_key(key: str) -> bool:
-    return key not in _NON_SECRET_KEYS and bool(_SECRET_KEY_RE.search(key))
+    if key in _NON_SECRET_KEYS:
+        return False
+    return any(word.lower() in _SECRET_WORDS for word in _KEY_WORD_RE.findall(key))
 
 
 def _secrets() -> set[str]:

@@ -256,10 +256,12 @@ def predict(model_dir: Path, texts: Sequence[str], labels: Sequence[str], thread
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from al_ray.finetune.peft_adapter import label_probabilities, torch_threads
+    from al_ray.models import apply_checkpoint_pooling
 
     with torch_threads(threads):
         tok = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, torch_dtype=torch.float32)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=torch.float32)
+        apply_checkpoint_pooling(model)  # the checkpoint's own pooling (mean for the zero-shot MiniLM)
         id2label = {int(k): v for k, v in model.config.id2label.items()}
         order = np.argsort([len(t) for t in texts], kind="stable")  # length-sorted batches: less padding
         probs = label_probabilities(model, tok, [texts[i] for i in order], mode="classifier",

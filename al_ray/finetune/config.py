@@ -110,8 +110,8 @@ class FinetuneConfig(BaseModel):
     num_gpus: float | None = Field(
         None, ge=0, description="GPUs the Ray task asks for. None = 1 if the cluster has any GPU, else 0.",
     )
-    num_cpus: float = Field(1.0, gt=0, description="CPUs the Ray task asks for (Ray sets the task's "
-                            "torch threads from it).")
+    num_cpus: float | None = Field(None, gt=0, description="CPUs the Ray task asks for (Ray sets the "
+                                   "task's torch threads from it). None: 1 beside a GPU, else one node's CPUs.")
     torch_threads: int | None = Field(
         None, ge=1, description="torch intra-op threads while training (restored after). None = leave "
         "torch's setting (inside a Ray task Ray sets it from num_cpus). On a busy shared machine fewer "

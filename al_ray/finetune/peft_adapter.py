@@ -269,6 +269,9 @@ def load_base_model(model_dir: str | Path, mode: str, labels: Sequence[str],
                 str(model_dir), dtype=torch_dtype, num_labels=len(labels),
                 id2label=dict(enumerate(labels)), label2id={lab: i for i, lab in enumerate(labels)},
             )
+        from al_ray.models import apply_checkpoint_pooling
+
+        apply_checkpoint_pooling(model)
     elif mode == "generative":
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch_dtype)
     else:
@@ -576,6 +579,10 @@ def load_peft_model(base_dir: str | Path, adapter_dir: str | Path, mode: str) ->
     tok = load_tokenizer(base_dir, mode)
     cls = AutoModelForSequenceClassification if mode == "classifier" else AutoModelForCausalLM
     base = cls.from_pretrained(str(base_dir), dtype=torch.float32)
+    if mode == "classifier":
+        from al_ray.models import apply_checkpoint_pooling
+
+        apply_checkpoint_pooling(base)
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, tok

@@ -30,6 +30,9 @@ def resolve_num_gpus(config: FinetuneConfig) -> float:
 
 
 def _run(config: FinetuneConfig, task: TaskConfig, kwargs: dict[str, Any]) -> FinetuneResult:
+    from al_ray.resources import clamp_threads_to_cores
+
+    clamp_threads_to_cores()
     return train_round(config, task, **kwargs)
 
 
@@ -57,7 +60,10 @@ def submit_train_round(
                   storage_options=dict(storage_options) if storage_options else None)
     # Training is deterministic and resumable (train_round skips a completed version), so a retry after
     # a lost worker is safe; application errors are not retried (they would fail the same way).
-    task_fn = ray.remote(_run).options(num_cpus=config.num_cpus, num_gpus=num_gpus, max_retries=1,
+    from al_ray.resources import default_cpus
+
+    num_cpus = config.num_cpus if config.num_cpus is not None else default_cpus(num_gpus)
+    task_fn = ray.remote(_run).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=1,
                                        name=f"al_ray.finetune[{version}]")
     return task_fn.remote(config, task, kwargs)
 

@@ -17,9 +17,11 @@ from al_ray.scoring.config import ScoringConfig
 
 class ScoringWorker:
     def __init__(self, config: dict[str, Any], model_id: str, model_version: str) -> None:
+        from al_ray.resources import clamp_threads_to_cores
         from al_ray.scoring.engines import make_engine
         from al_ray.security import register_storage_options
 
+        clamp_threads_to_cores()
         self.config = ScoringConfig.model_validate(config)
         register_storage_options(self.config.storage_options)
         self.model_id, self.model_version = model_id, model_version
@@ -88,11 +90,11 @@ def _engine_dead(exc: BaseException) -> bool:
     return False
 
 
-def remote_worker_class(config: ScoringConfig, num_gpus: float):
+def remote_worker_class(config: ScoringConfig, num_gpus: float, num_cpus: float):
     """``ScoringWorker`` as a Ray actor class with this job's resources (ray is already initialised)."""
     import ray
 
     return ray.remote(ScoringWorker).options(
-        num_cpus=config.num_cpus_per_worker, num_gpus=num_gpus, max_restarts=config.max_actor_restarts,
+        num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=config.max_actor_restarts,
         max_task_retries=0, max_concurrency=1,
     )

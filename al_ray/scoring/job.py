@@ -142,13 +142,17 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
     import ray
     from ray.exceptions import RayActorError, RayError
 
+    from al_ray.resources import default_cpus
     from al_ray.scoring.actor import remote_worker_class
 
     n_workers = min(config.workers, len(todo))
     gpus = config.num_gpus_per_worker
     if gpus is None:
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    cls = remote_worker_class(config, gpus)
+    cpus = config.num_cpus_per_worker
+    if cpus is None:
+        cpus = default_cpus(gpus, n_workers)
+    cls = remote_worker_class(config, gpus, cpus)
     cfg = config.model_dump(mode="json")
     actors = [cls.remote(cfg, summary.model, summary.model_version) for _ in range(n_workers)]
     bar: _Progress | None = None

@@ -100,7 +100,7 @@ def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
     corpus, out = root / "corpus", root / "out"
     expected = write_corpus_local(corpus, n_shards=4, rows=3000)
     cfg = clf_config(minilm_classifier_dir, backend="vllm", workers=1, batch_rows=64, max_shard_attempts=3,
-                     max_actor_restarts=2)
+                     max_actor_restarts=2, engine_process="separate")  # an EngineCore process to kill
     result: dict = {}
 
     def job() -> None:

@@ -111,6 +111,20 @@ def test_scrub_and_redact_cover_env_and_config_secrets(monkeypatch):
     assert SO_SECRET not in str(StorageError(scrub(f"x {SO_SECRET}")))
 
 
+def test_redact_keeps_settings_that_merely_mention_tokens_or_keys():
+    """A dumped config must stay readable: only keys whose *words* are secret-like are hidden."""
+    from al_ray.security import redact
+
+    cfg = {"scoring": {"max_input_tokens": 64, "max_tokens": 1}, "task": {"key_column": "id"},
+           "storage_options": {"aws_session_token": "t0k3n-value", "secretAccessKey": "abcd-1234",
+                               "api_key": "k-1234", "endpoint_url": "http://x"}}
+    red = redact(cfg)
+    assert red["scoring"] == {"max_input_tokens": 64, "max_tokens": 1}
+    assert red["task"] == {"key_column": "id"}
+    assert red["storage_options"] == {"aws_session_token": "***", "secretAccessKey": "***",
+                                      "api_key": "***", "endpoint_url": "http://x"}
+
+
 # Calls that would run or unpickle user-supplied content. `model.eval()` is a method; `def eval` a name.
 _FORBIDDEN = [
     (r"\bpickle\.loads?\(", "pickle.load"), (r"\bcloudpickle\.loads?\(", "cloudpickle.load"),

@@ -35,13 +35,16 @@ def test_merged_checkpoint_equals_peft_model(classifier_run, minilm_classifier_d
 
     texts = [f"{t} {i}" for i, t in enumerate(GOOD + BAD)] + ["", "a much longer message " * 20]
     peft_model, tok = pa.load_peft_model(minilm_classifier_dir, classifier_run.adapter_url, "classifier")
-    merged = AutoModelForSequenceClassification.from_pretrained(classifier_run.merged_url).eval()
+    from al_ray.models import apply_checkpoint_pooling
+
+    # the merged checkpoint keeps the base's mean pooling (al_ray.models.POOLING_ATTR in config.json)
+    merged = apply_checkpoint_pooling(AutoModelForSequenceClassification.from_pretrained(classifier_run.merged_url)).eval()
     merged_tok = AutoTokenizer.from_pretrained(classifier_run.merged_url)
     assert merged.config.id2label == {0: "neither", 1: "violating"}
     p_peft = pa.label_probabilities(peft_model, tok, texts, mode="classifier", max_length=64)
     p_merged = pa.label_probabilities(merged, merged_tok, texts, mode="classifier", max_length=64)
     assert torch.allclose(p_peft, p_merged, atol=1e-4, rtol=0)
-    base = AutoModelForSequenceClassification.from_pretrained(minilm_classifier_dir).eval()
+    base = apply_checkpoint_pooling(AutoModelForSequenceClassification.from_pretrained(minilm_classifier_dir)).eval()
     p_base = pa.label_probabilities(base, tok, texts, mode="classifier", max_length=64)
     assert (p_base - p_merged).abs().max() > 0.01  # the fine-tune changed the model
     # and it moved towards the labels: violating texts score higher than benign ones

@@ -53,8 +53,11 @@ def killed_job(ray_cluster, s3, tiny_llama_dir):
         shard_ids = [f"doc-{k}-{i}" for i in range(n_per)]
         ids += shard_ids
         write_shard_fs(fs, f"{bucket[5:]}/corpus/part-{k}.parquet", shard_ids, make_texts(n_per, k))
+    # engine_process="separate": vLLM's own EngineCore children, so the test can also check that they
+    # die with their actor (the GPU default; on CPU the engine runs inline, inside the actor)
     cfg = gen_config(f"{bucket}/models/tiny", workers=2, storage_options=so, max_actor_restarts=1,
-                     model_cache_dir=str(Path(ray_cluster.temp_dir) / "model_cache"), batch_rows=256)
+                     model_cache_dir=str(Path(ray_cluster.temp_dir) / "model_cache"), batch_rows=256,
+                     engine_process="separate")
     out = f"{bucket}/scores"
     result: dict = {}
     t = threading.Thread(target=lambda: result.update(summary=run_scoring(cfg, f"{bucket}/corpus", out, progress=False)))

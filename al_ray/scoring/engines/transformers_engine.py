@@ -50,6 +50,8 @@ class TransformersEngine(Engine):
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+        from al_ray.models import apply_checkpoint_pooling
+
         hf = self._load_common(config, model_dir)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = _torch_dtype(config.dtype, hf)
@@ -63,7 +65,8 @@ class TransformersEngine(Engine):
         else:
             self.encoder = ClassifierEncoder(self.tokenizer, self.max_input_tokens)
             self._order = classifier_label_order(self.labels, hf)
-            model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=dtype)
+            model = apply_checkpoint_pooling(AutoModelForSequenceClassification.from_pretrained(str(model_dir),
+                                                                                                dtype=dtype))
         if lora_dir is not None:
             from peft import PeftModel
 

@@ -9,11 +9,13 @@ definition of the probabilities.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from al_ray.errors import ConfigError
+from al_ray.models import checkpoint_pooling
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import (
     Engine, EngineOutput, classifier_label_order, lora_rank, softmax,
@@ -35,6 +37,8 @@ class VLLMEngine(Engine):
         kwargs = dict(enforce_eager=config.enforce_eager, dtype=_engine_dtype(config.dtype), seed=0)
         if config.kv_cache_memory_bytes:
             kwargs["kv_cache_memory_bytes"] = config.kv_cache_memory_bytes
+        if _inline_engine(config.engine_process):
+            kwargs["distributed_executor_backend"] = "uni"
         kwargs.update(config.engine_kwargs)
         if self.mode == "generative":
             self.encoder = GenerativePromptEncoder(self.tokenizer, config.task.prompt_template, self.labels,
@@ -62,6 +66,10 @@ class VLLMEngine(Engine):
                 raise ConfigError("vLLM classifier mode takes no LoRA adapter: score the merged checkpoint")
             self.encoder = ClassifierEncoder(self.tokenizer, self.max_input_tokens)
             self._order = classifier_label_order(self.labels, hf)
+            if checkpoint_pooling(hf) == "mean":  # the checkpoint's choice (al_ray.models.POOLING_ATTR)
+                from vllm.config import PoolerConfig
+
+                kwargs.setdefault("pooler_config", PoolerConfig(pooling_type="MEAN"))
             self.llm = LLM(model=str(model_dir), runner="pooling", max_model_len=self.max_input_tokens, **kwargs)
             from vllm.pooling_params import PoolingParams
 
@@ -102,6 +110,21 @@ class VLLMEngine(Engine):
         import gc
 
         gc.collect()
+
+
+def _inline_engine(engine_process: str) -> bool:
+    """Run vLLM's engine core in this process. vLLM reads ``VLLM_ENABLE_V1_MULTIPROCESSING`` when an
+    engine is built, so it is set in this process's environment: a scoring actor's process owns one
+    engine, so the setting cannot leak into an engine that asked otherwise (one that did is built
+    with the variable set back to 1 here)."""
+    if engine_process == "auto":
+        import torch
+
+        inline = not torch.cuda.is_available()
+    else:
+        inline = engine_process == "inline"
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0" if inline else "1"
+    return inline
 
 
 def _engine_dtype(dtype: str) -> str:
