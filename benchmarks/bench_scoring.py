@@ -2,8 +2,10 @@
 
 Figures (printed, and written to benchmarks/results/scoring_<mode>.json):
 1. rows/s of the whole scoring job (Ray actor + vLLM, Parquet in, score files out, end to end incl.
-   engine start-up) vs bare ``LLM.generate`` on the same rows and model, end to end incl. start-up.
-   Goal: ratio >= 0.9.
+   engine start-up) vs bare ``LLM.generate`` (tiny Llama) and bare ``LLM.classify`` (MiniLM) on the
+   same rows and model, end to end incl. start-up; bare vLLM both with its default process layout
+   (engine core in child processes) and inline (``engine_process``). Goal: ratio >= 0.9 against
+   the faster bare figure.
 2. the same rows through Ray Data's LLM processor (``ray.data.llm``; on CPU with the tokenise/
    detokenise/chat-template stages off and a 1-CPU placement group).
 3. transformers backend: length-sorted token-budget batching vs fixed-size batches in input order
@@ -69,28 +71,74 @@ def gen_config(model_dir, **kw):
     return ScoringConfig(**base)
 
 
-def bare_vllm(model_dir, rows: list[str]) -> dict:
-    """The floor a user would write by hand: one LLM, one generate call, label-token logprobs."""
+def bare_vllm(model_dir, rows: list[str], mode: str = "generative", engine_process: str = "separate") -> dict:
+    """The floor a user would write by hand: one LLM, one call over all rows (texts in, vLLM
+    tokenises), label probabilities out. ``engine_process`` as in ScoringConfig: vLLM's default is
+    "separate" (EngineCore + worker processes); "inline" runs both in this process."""
     t0 = time.perf_counter()
     from vllm import LLM, SamplingParams
 
-    from al_ray.scoring.engines.base import load_tokenizer
-    from al_ray.scoring.verbalizers import label_token_ids
+    from al_ray.scoring.engines.vllm_engine import _inline_engine
 
-    tok = load_tokenizer(model_dir)
-    lt = label_token_ids(tok, ["safe", "unsafe"], "\nAnswer:")
-    llm = LLM(model=str(model_dir), enforce_eager=True, kv_cache_memory_bytes=KV, dtype="float32",
-              max_model_len=129, seed=0)
-    t_ready = time.perf_counter()
-    prompts = [PROMPT.replace("{text}", t) for t in rows]
-    outs = llm.generate(prompts, SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
-                                                logprob_token_ids=list(lt.token_ids)), use_tqdm=False)
-    _ = [[o.outputs[0].logprobs[0][t].logprob for t in lt.token_ids] for o in outs]
+    kwargs = dict(enforce_eager=True, kv_cache_memory_bytes=KV, dtype="float32", seed=0)
+    if _inline_engine(engine_process):
+        kwargs["distributed_executor_backend"] = "uni"
+    if mode == "generative":
+        from al_ray.scoring.engines.base import load_tokenizer
+        from al_ray.scoring.verbalizers import label_token_ids
+
+        tok = load_tokenizer(model_dir)
+        lt = label_token_ids(tok, ["safe", "unsafe"], "\nAnswer:")
+        llm = LLM(model=str(model_dir), max_model_len=129, **kwargs)
+        t_ready = time.perf_counter()
+        prompts = [PROMPT.replace("{text}", t) for t in rows]
+        outs = llm.generate(prompts, SamplingParams(max_tokens=1, temperature=0.0, detokenize=False,
+                                                    logprob_token_ids=list(lt.token_ids)), use_tqdm=False)
+        _ = [[o.outputs[0].logprobs[0][t].logprob for t in lt.token_ids] for o in outs]
+    else:
+        from vllm.config import PoolerConfig
+
+        llm = LLM(model=str(model_dir), runner="pooling", max_model_len=128,
+                  pooler_config=PoolerConfig(pooling_type="MEAN"), **kwargs)
+        t_ready = time.perf_counter()
+        outs = llm.classify(rows, use_tqdm=False)
+        _ = [o.outputs.probs for o in outs]
     t_end = time.perf_counter()
     llm.llm_engine.engine_core.shutdown()
     total = t_end - t0
-    return {"rows": len(rows), "seconds": round(total, 2), "startup_s": round(t_ready - t0, 2),
-            "rows_per_s": round(len(rows) / total, 1), "steady_rows_per_s": round(len(rows) / (t_end - t_ready), 1)}
+    return {"rows": len(rows), "engine_process": engine_process, "seconds": round(total, 2),
+            "startup_s": round(t_ready - t0, 2), "rows_per_s": round(len(rows) / total, 1),
+            "steady_rows_per_s": round(len(rows) / (t_end - t_ready), 1)}
+
+
+def clf_config(model_dir, **kw):
+    from al_ray.scoring.config import ScoringConfig
+    from al_ray.task import TaskConfig
+
+    base = dict(task=TaskConfig(labels=["neither", "violating"]), model=str(model_dir), mode="classifier",
+                dtype="float32", max_input_tokens=128, kv_cache_memory_bytes=KV)
+    base.update(kw)
+    return ScoringConfig(**base)
+
+
+def job_against_bare(name: str, model_dir, rows: list[str], corpus: Path, work: Path, make_config) -> dict:
+    """Bare vLLM (both process layouts) then the scoring job (1 actor given the machine's CPUs, as
+    bare vLLM has them), each end to end including start-up; the ratio is against the faster bare."""
+    mode = "generative" if name == "generative" else "classifier"
+    out: dict = {}
+    for layout in ("separate", "inline"):
+        print(f"      bare vLLM ({mode}, engine {layout}) ...", flush=True)
+        out[f"bare_{layout}"] = bare_vllm(model_dir, rows, mode, layout)
+        print("      ", out[f"bare_{layout}"], flush=True)
+    cpus = float(os.cpu_count() or 1)
+    print(f"      scoring job ({mode}, 1 Ray actor, engine_process=auto) ...", flush=True)
+    out["scoring_job"] = scoring_job(make_config(model_dir, workers=1, batch_rows=2048, num_cpus_per_worker=cpus),
+                                     str(corpus), str(work / f"out_{name}"))
+    best = max(out["bare_separate"]["rows_per_s"], out["bare_inline"]["rows_per_s"])
+    out["ratio_job_over_best_bare"] = round(out["scoring_job"]["rows_per_s"] / best, 3)
+    out["ratio_job_over_bare_default"] = round(out["scoring_job"]["rows_per_s"] / out["bare_separate"]["rows_per_s"], 3)
+    print("      ", out["scoring_job"], "ratio vs best bare", out["ratio_job_over_best_bare"], flush=True)
+    return out
 
 
 def scoring_job(cfg, corpus: str, out: str) -> dict:
@@ -195,24 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         corpus = work / "corpus"
         rows = write_corpus(corpus, n, 4)
 
-        print(f"[1/5] bare vLLM LLM.generate on {n} rows ...", flush=True)
-        results["bare_vllm"] = bare_vllm(llama, rows)
-        print("      ", results["bare_vllm"], flush=True)
-
         ray.init(address=args.ray_address, logging_level="warning", log_to_driver=False,
                  **({} if args.ray_address else {"num_cpus": max(2, os.cpu_count() or 2)}))
-        print(f"[2/5] scoring job (1 Ray actor, vLLM) on {n} rows ...", flush=True)
-        # the actor gets the machine's CPUs, as bare vLLM does (Ray sets OMP_NUM_THREADS to num_cpus)
-        cpus = float(os.cpu_count() or 1)
-        results["scoring_job"] = scoring_job(gen_config(llama, workers=1, batch_rows=2048, num_cpus_per_worker=cpus),
-                                             str(corpus),
-                                             str(work / "out"))
-        results["ratio_job_over_bare"] = round(results["scoring_job"]["rows_per_s"]
-                                               / results["bare_vllm"]["rows_per_s"], 3)
-        print("      ", results["scoring_job"], "ratio", results["ratio_job_over_bare"], flush=True)
+        print(f"[1/5] generative: scoring job vs bare LLM.generate on {n} rows (tiny Llama) ...", flush=True)
+        results["generative"] = job_against_bare("generative", llama, rows, corpus, work, gen_config)
+        results["scoring_job"] = results["generative"]["scoring_job"]
+        print(f"[2/5] classifier: scoring job vs bare LLM.classify on {n} rows (MiniLM) ...", flush=True)
+        results["classifier"] = job_against_bare("classifier", clf, rows, corpus, work, clf_config)
 
         if not args.skip_ray_data:
-            print(f"[3/5] Ray Data LLM processor on {n} rows ...", flush=True)
+            print(f"[3/5] Ray Data LLM processor on {n} rows (generative, its own engine defaults) ...", flush=True)
             try:
                 results["ray_data_llm"] = ray_data_llm(llama, str(corpus), n)
                 results["ratio_job_over_ray_data"] = round(results["scoring_job"]["rows_per_s"]
