@@ -1,22 +1,22 @@
 """1 vs 2 scoring actors on this machine: rows/s of the scoring job, the ratio, and why.
 
 The same demo corpus (``al_ray.data.demo_corpus.write_demo_corpus``) is scored by
-``al_ray.scoring.job.run_scoring`` (classifier mode, the zero-shot MiniLM classifier, vLLM backend)
+``al_ray.scoring.job.run_scoring`` (classifier mode, the zero-shot MiniLM classifier, vLLM backend,
+the job's defaults: engine inline in the actor on CPU, CPUs per actor = the node's CPUs shared out)
 on a local Ray instance owned by this process (``ray.init(address="local", num_cpus=2)``), with
-``workers=1`` and ``workers=2``. Each variant runs in a fresh Ray instance so that the OpenMP
-binding of vLLM's CPU engine can be set per variant through the job's runtime env:
+``workers=1`` (one actor, 2 CPUs, 2 threads) and ``workers=2`` (two actors, 1 CPU and 1 thread
+each). Each variant runs in a fresh Ray instance so that the OpenMP binding of vLLM's CPU engine can
+be set per variant through the job's runtime env:
 
-  auto     vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``): on x86 it reserves one core for the
-           engine's scheduler process and binds the model's OpenMP threads to the remaining core(s).
-           Every engine makes that choice on its own, so two engines on a 2-core box bind to the
-           SAME core.
-  nobind   ``VLLM_CPU_OMP_THREADS_BIND=nobind``: no pinning; Ray's ``OMP_NUM_THREADS`` (= the
-           actor's ``num_cpus``, 1) applies and the OS spreads the engines over the cores.
+  auto     vLLM's default (``VLLM_CPU_OMP_THREADS_BIND=auto``).
+  nobind   ``VLLM_CPU_OMP_THREADS_BIND=nobind``: no pinning; the actor's ``OMP_NUM_THREADS`` applies
+           and the OS spreads the threads over the cores.
 
-While a job runs, the OpenMP settings of every ``VLLM::EngineCore`` process under this process
-tree are read from /proc (environ + allowed CPUs) and recorded, so the explanation is measured,
-not assumed. Times are end to end (engine start-up included) and also without start-up (rows over
-the time from the first score file to the last).
+While a job runs, the OpenMP settings and allowed CPUs of every scoring actor process (and of any
+``VLLM::EngineCore``/``VLLM::Worker`` child, with ``engine_process: separate``) under this process
+tree are read from /proc and recorded, so the explanation is measured, not assumed. Times are end
+to end (engine start-up included) and also without start-up (rows over the time from the first
+score file to the last).
 
     .venv/bin/python -m benchmarks.bench_actors --quick    # 4K rows, 'auto' only  -> results/actors-quick.json
     .venv/bin/python -m benchmarks.bench_actors --full     # 20K rows, auto + nobind -> results/actors.json
@@ -65,7 +65,7 @@ def _descendants(root: int) -> list[int]:
 
 
 def engine_processes() -> dict[int, dict]:
-    """OpenMP settings of the vLLM engine-core processes below this process (ours only)."""
+    """OpenMP settings of the scoring actors and vLLM engine processes below this process (ours only)."""
     found: dict[int, dict] = {}
     for pid in _descendants(os.getpid()):
         try:
@@ -73,7 +73,7 @@ def engine_processes() -> dict[int, dict]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
             with open(f"/proc/{pid}/comm") as f:
                 comm = f.read().strip()
-            if not any(k in cmd or k in comm for k in ("EngineCore", "VLLM::Worker")):
+            if not any(k in cmd or k in comm for k in ("EngineCore", "VLLM::Worker", "ScoringWor")):
                 continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 env = dict(x.split("=", 1) for x in f.read().decode(errors="replace").split("\0") if "=" in x)

@@ -76,3 +76,28 @@ def test_transformers_batching_modes_agree(tiny_llama_dir, batching):
         out = e.score_texts(TEXTS)
         one = np.vstack([e.score_texts([t]).label_probs for t in TEXTS[:6]])
     np.testing.assert_allclose(out.label_probs[:6], one, rtol=1e-4, atol=1e-9)
+
+
+def _engine_core_children() -> list[str]:
+    import psutil
+
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline()):
+                out.append(p.name())
+        except psutil.Error:
+            continue
+    return out
+
+
+def test_engine_in_process_and_in_its_own_process_agree(minilm_classifier_dir):
+    """engine_process=inline (the CPU default) runs no EngineCore child and scores exactly as
+    vLLM's own separate-process layout does."""
+    with make_engine(clf_config(minilm_classifier_dir, engine_process="inline")) as inline:
+        assert _engine_core_children() == []
+        a = inline.score_texts(TEXTS)
+    with make_engine(clf_config(minilm_classifier_dir, engine_process="separate")) as separate:
+        assert _engine_core_children(), "vLLM's separate layout should have an EngineCore child"
+        b = separate.score_texts(TEXTS)
+    np.testing.assert_allclose(a.label_probs, b.label_probs, atol=1e-6)
