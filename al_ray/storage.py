@@ -84,6 +84,27 @@ def write_bytes_atomic(url: str, data: bytes, storage_options: Mapping[str, Any]
         raise StorageError(f"cannot write {scrub(url)}: {scrub(str(exc))}") from exc
 
 
+def remove_stale_temp_files(url: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Delete the ``.tmp-*`` files that ``write_bytes_atomic`` leaves behind when its process is
+    killed between writing and renaming (a SIGKILLed actor, an OOM kill). Call it only when no writer
+    is active under ``url``: a live writer's temporary file looks the same. Object stores have none
+    (one PUT), so this is a no-op there. Returns what was removed."""
+    fs, path = resolve(url, storage_options)
+    if not is_local(fs) or not os.path.isdir(path):
+        return []
+    removed = []
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            if name.startswith(".tmp-"):
+                victim = os.path.join(root, name)
+                try:
+                    os.unlink(victim)
+                    removed.append(victim)
+                except FileNotFoundError:
+                    pass
+    return removed
+
+
 def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
     fs, path = resolve(url, storage_options)
     try:

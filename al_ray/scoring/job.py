@@ -13,6 +13,7 @@ Library code never calls ``ray.init``: the caller connects first (the CLI does).
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import time
 from collections import deque
@@ -31,6 +32,8 @@ from al_ray.scoring.reader import Shard, check_shards, list_shards, score_url
 from al_ray.scoring.shard import ShardResult, hash_ids
 from al_ray.scoring.summary import DuplicateIds, ScoringSummary, ShardFailure
 from al_ray.security import register_storage_options, scrub
+
+log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "_summary.json"
 
@@ -127,6 +130,9 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
         # the object and the cause, before any engine starts; the summary says "started, not finished".
         storage.write_json_atomic(storage.join(out, SUMMARY_NAME), summary.model_dump(), so)
         _run_pool(config, out, todo, summary, hashes, progress, console, t_start)
+        # every actor is shut down now: a temporary file left here is from one killed mid-publish
+        for path in storage.remove_stale_temp_files(out, so):
+            log.info("removed a killed writer's temporary file %s", scrub(path))
     if config.check_duplicate_ids:
         _hash_done_shards(done_before, out, so, hashes)
         summary.duplicate_ids = _duplicates(hashes, out, so)

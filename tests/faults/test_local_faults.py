@@ -135,3 +135,21 @@ def test_disk_fills_mid_job_then_recovers(ray_cluster, tmp_path, tiny_disk, mini
     res = invariants.assert_invariant(str(corpus), str(out), expected=expected)
     assert (res.rows_out, res.lost, res.duplicated) == (1200, 0, 0)
     assert json.loads((out / "_summary.json").read_text())["finished_at"]
+
+
+def test_stale_temp_files_of_killed_writers_are_removed(tmp_path):
+    """A writer killed between writing its temporary file and renaming it leaves `.tmp-*` behind;
+    the scoring job sweeps them once its actors are gone (tests/faults/test_kills.py kills one
+    mid-publish). Regular files and completion markers stay."""
+    from al_ray import storage
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    keep = [out / "part-0.parquet", out / "part-0.parquet.done", out / "_summary.json"]
+    stale = [out / ".tmp-0d48-part-1.parquet.done", out / "sub" / ".tmp-99-part-2.parquet"]
+    for p in keep + stale:
+        p.write_bytes(b"x")
+    removed = storage.remove_stale_temp_files(str(out))
+    assert sorted(removed) == sorted(str(p) for p in stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+    assert storage.remove_stale_temp_files(str(tmp_path / "missing")) == []
