@@ -138,3 +138,17 @@ def ray_head(num_cpus: int = 4) -> Iterator[RayCluster]:
         # Ray drains for up to 30 s on SIGTERM; nothing of a test session needs draining.
         _terminate(proc, timeout=8)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def engine_core_children() -> list:
+    """vLLM ``EngineCore`` processes below this process (psutil.Process objects)."""
+    import psutil
+
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out

@@ -19,17 +19,7 @@ import torch
 
 from al_ray.finetune import peft_adapter as pa
 from tests.finetune.conftest import BAD, GOOD
-
-
-def _engine_core_children() -> list[psutil.Process]:
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline()):
-                out.append(p)
-        except psutil.NoSuchProcess:
-            pass
-    return out
+from tests.servers import engine_core_children
 
 
 def _check_scoring_twins_agree(tok, task, max_len, lt) -> None:
@@ -105,5 +95,5 @@ def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
     assert (v_lora - v_base).abs().max() > 0.01
     assert torch.allclose(v_base_again, v_base, atol=1e-6)
     assert not math.isnan(float(v_lora.sum()))
-    gone, alive = psutil.wait_procs(_engine_core_children(), timeout=30)
+    gone, alive = psutil.wait_procs(engine_core_children(), timeout=30)
     assert not alive, f"EngineCore processes survived shutdown: {[p.pid for p in alive]}"

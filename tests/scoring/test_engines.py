@@ -11,6 +11,7 @@ import pytest
 from al_ray.scoring.engines import make_engine
 from al_ray.scoring.uncertainty import renormalise
 from tests.scoring.conftest import clf_config, gen_config, make_texts
+from tests.servers import engine_core_children
 
 pytestmark = pytest.mark.slow
 
@@ -78,26 +79,13 @@ def test_transformers_batching_modes_agree(tiny_llama_dir, batching):
     np.testing.assert_allclose(out.label_probs[:6], one, rtol=1e-4, atol=1e-9)
 
 
-def _engine_core_children() -> list[str]:
-    import psutil
-
-    out = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline()):
-                out.append(p.name())
-        except psutil.Error:
-            continue
-    return out
-
-
 def test_engine_in_process_and_in_its_own_process_agree(minilm_classifier_dir):
     """engine_process=inline (the CPU default) runs no EngineCore child and scores exactly as
     vLLM's own separate-process layout does."""
     with make_engine(clf_config(minilm_classifier_dir, engine_process="inline")) as inline:
-        assert _engine_core_children() == []
+        assert engine_core_children() == []
         a = inline.score_texts(TEXTS)
     with make_engine(clf_config(minilm_classifier_dir, engine_process="separate")) as separate:
-        assert _engine_core_children(), "vLLM's separate layout should have an EngineCore child"
+        assert engine_core_children(), "vLLM's separate layout should have an EngineCore child"
         b = separate.score_texts(TEXTS)
     np.testing.assert_allclose(a.label_probs, b.label_probs, atol=1e-6)
