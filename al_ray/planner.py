@@ -21,6 +21,7 @@ throughput is a guess and should say so.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -123,11 +124,15 @@ def _find(obj: Any, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
 
 
 def _get_path(obj: Any, dotted: str, where: str) -> float:
+    """Follow ``a.b[2].c`` (the form ``_find`` reports) or ``a.b.2.c`` into a JSON document."""
     cur = obj
-    for part in dotted.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
+    for part in re.findall(r"[^.\[\]]+", dotted):
+        if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        elif isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
             raise InputError(f"no key {dotted!r} (missing {part!r})", location=where)
-        cur = cur[part]
     if isinstance(cur, bool) or not isinstance(cur, (int, float)):
         raise InputError(f"key {dotted!r} is not a number: {cur!r}", location=where)
     return float(cur)

@@ -131,9 +131,44 @@ def machine_info() -> dict[str, Any]:
     import torch
     import transformers
 
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)"
     return {"nproc": sh("nproc"), "lscpu": sh("lscpu | grep -v Flags | head -n 15").splitlines(), "mem_total": mem,
-            "gpu": "none (CPU only)", "python": platform.python_version(), "torch": torch.__version__,
+            "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "platform": platform.platform()}
+
+
+def hardware_summary(machine: dict[str, Any]) -> str:
+    """One line for a cell: where its training ran (train_round picks CUDA when one is visible)."""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in machine.get("lscpu", []) if ln.startswith("Model name")), "?")
+    gpu = machine.get("gpu") or "none (CPU only)"
+    where = "CPU" if gpu.startswith("none") else f"GPU {gpu}"
+    return f"training on {where}; evaluation on CPU ({machine.get('nproc')} x {cpu})"
+
+
+def merge_result_files(data: dict[str, Any], files: Sequence[Path], mode: str) -> None:
+    """Import cells measured elsewhere (say, arms (c)/(d) on a GPU machine) into ``data``.
+
+    A cell that ``data`` already has done is kept; the imported one goes to ``replicates`` so the
+    two can be compared (same seed, other hardware) without counting a seed twice.
+    """
+    for f in files:
+        src = json.loads(Path(f).read_text())
+        if src.get("settings", {}).get("mode") != mode:
+            raise ValueError(f"{f}: mode {src.get('settings', {}).get('mode')!r}, expected {mode!r}")
+        hw = hardware_summary(src.get("machine", {}))
+        have = {_key(c) for c in data["cells"] if c.get("status") == "done"}
+        seen = {(_key(c), c.get("started_at")) for c in data["cells"] + data.get("replicates", [])}
+        for c in src.get("cells", []):
+            c = {**c, "hardware": c.get("hardware") or hw, "merged_from": Path(f).name}
+            if (_key(c), c.get("started_at")) in seen:  # already imported
+                continue
+            if _key(c) not in have:
+                data["cells"].append(c)
+            else:
+                data.setdefault("replicates", []).append(c)
+        known = {(r.get("command"), r.get("started_at")) for r in data.setdefault("runs", [])}
+        data["runs"] += [{**r, "merged_from": Path(f).name} for r in src.get("runs", [])
+                         if (r.get("command"), r.get("started_at")) not in known]
 
 
 def loadavg() -> list[float]:
@@ -635,7 +670,7 @@ def markdown_table(data: dict[str, Any]) -> str:
 def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence[str], out: Path, *,
         csv_path: Path = DEFAULT_CSV, resume: bool = False, plot_path: Path | None = None,
         work_root: Path | None = None, log: Callable[[str], None] = _log,
-        collect_partial: bool = False) -> dict[str, Any]:
+        collect_partial: bool = False, merge: Sequence[Path] = ()) -> dict[str, Any]:
     """Run every requested (task, seed, arm) cell, rewriting ``out`` after each one."""
     work_root = work_root or (WORK / (f"label_efficiency-{st.mode}"
                                       + (f"-sub{st.subsample_rows}" if st.subsample_rows else "")))
@@ -653,9 +688,14 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
     this_run = {"command": command, "started_at": _now(), "loadavg_start": loadavg(),
                 "tasks": list(tasks), "seeds": list(seeds), "arms": list(arms)}
     data.setdefault("runs", []).append(this_run)
+    if data.get("machine"):  # cells from before cells recorded their hardware ran on the file's machine
+        for c in data["cells"]:
+            c.setdefault("hardware", hardware_summary(data["machine"]))
     data["machine"] = machine_info()
     data["frozen_embedding_baselines_design_md"] = FROZEN_BASELINES
     data["csv"] = str(csv_path)
+    if merge:
+        merge_result_files(data, merge, st.mode)
 
     src_csv = csv_path
     if st.subsample_rows:
@@ -700,6 +740,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                 f"(test split {split.test_sha}); arms {todo}")
             for arm in todo:
                 cell: dict[str, Any] = {"task": task, "seed": seed, "arm": arm, "started_at": _now(),
+                                        "hardware": hardware_summary(data["machine"]),
                                         "loadavg_start": loadavg(), "test_split_sha": split.test_sha,
                                         "n_train_pool": len(split.train_ids), "n_test": len(split.test_ids)}
                 log(f"{task} seed {seed} arm {arm} ... (load average {cell['loadavg_start']})")
@@ -775,6 +816,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="working folder (default benchmarks/_work/, git-ignored)")
     ap.add_argument("--collect-partial", action="store_true", help="record loops that have not finished "
                     "(their rounds so far, from the manifest) as 'partial' cells; combine with --arms none")
+    ap.add_argument("--merge", type=Path, action="append", default=[],
+                    help="import the cells of another result file of the same mode (e.g. arms run on a GPU "
+                    "machine with --out there); cells --out already has stay, the imported ones go to "
+                    "'replicates'. Combine with --arms none")
     args = ap.parse_args(argv)
 
     st = FULL if args.full else QUICK
@@ -799,8 +844,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / f"label_efficiency{suffix}.json"
     plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
     try:
-        data = run(st, tasks, seeds, arms, out, csv_path=args.csv, resume=args.resume or args.collect_partial,
-                   plot_path=plot_path, work_root=args.work, collect_partial=args.collect_partial)
+        data = run(st, tasks, seeds, arms, out, csv_path=args.csv,
+                   resume=args.resume or args.collect_partial or bool(args.merge),
+                   plot_path=plot_path, work_root=args.work, collect_partial=args.collect_partial,
+                   merge=args.merge)
     finally:
         if _RAY_STARTED:
             import ray

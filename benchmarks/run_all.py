@@ -32,6 +32,7 @@ class Bench:
     full: tuple[str, ...]
     outputs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # mode -> result files (relative to results/)
     timeout_s: dict[str, int] = field(default_factory=dict)
+    needs_gpu: bool = False  # skipped (not failed) where no CUDA device is visible
 
 
 BENCHES: tuple[Bench, ...] = (
@@ -52,7 +53,17 @@ BENCHES: tuple[Bench, ...] = (
     Bench("label_efficiency", "benchmarks.bench_label_efficiency", ("--quick",), ("--full",),
           {"quick": ("label_efficiency-quick.json",), "full": ("label_efficiency.json",)},
           {"quick": 1800, "full": 6 * 3600}),
+    Bench("gpu_transformers", "benchmarks.bench_gpu_transformers",
+          ("--texts", "4096", "--out", "{results}/transformers_gpu-quick.json"), (),
+          {"quick": ("transformers_gpu-quick.json",), "full": ("transformers_gpu.json",)},
+          {"quick": 900, "full": 1800}, needs_gpu=True),
 )
+
+
+def cuda_visible(python: str) -> bool:
+    p = subprocess.run([python, "-c", "import torch; print(torch.cuda.is_available())"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    return p.stdout.strip().endswith("True")
 
 
 def supported_flags(module: str, python: str) -> str | None:
@@ -108,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((bench.name, "missing", 0.0, "script not found"))
             print(f"== {bench.name}: script {bench.module} not found", flush=True)
             continue
+        if bench.needs_gpu and not args.dry_run and not cuda_visible(python):
+            rows.append((bench.name, "skipped", 0.0, "no CUDA device visible"))
+            print(f"\n== {bench.name}: skipped, no CUDA device visible", flush=True)
+            continue
         help_text = None if args.dry_run else supported_flags(bench.module, python)
         bargs, dropped = plan_args(bench, mode, help_text)
         cmd = [python, "-m", bench.module, *bargs]
@@ -138,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     w = max([len(r[0]) for r in rows] + [9])
     for name, status, secs, note in rows:
         print(f"  {name:<{w}}  {status:<18} {secs:8.1f} s  {note}")
-    bad = [r for r in rows if r[1] not in ("ok", "dry-run")]
+    bad = [r for r in rows if r[1] not in ("ok", "dry-run", "skipped")]
     return 1 if bad else 0
 
 

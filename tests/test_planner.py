@@ -101,6 +101,12 @@ def test_benchmark_json(tmp_path):
     assert throughput_from_benchmark(str(p), key="b.rows_per_s").rows_per_s_per_engine == 100
     with pytest.raises(InputError, match="no key"):
         throughput_from_benchmark(str(p), key="c.rows_per_s")
+    # list elements, named as the "several different" message names them, or by a dotted index
+    p.write_text(json.dumps({"variants": [{"texts_per_s": 10}, {"texts_per_s": 20}]}))
+    assert throughput_from_benchmark(str(p), key="variants[1].texts_per_s").rows_per_s_per_engine == 20
+    assert throughput_from_benchmark(str(p), key="variants.0.texts_per_s").rows_per_s_per_engine == 10
+    with pytest.raises(InputError, match="no key"):
+        throughput_from_benchmark(str(p), key="variants[2].texts_per_s")
     p.write_text(json.dumps({"nothing": 1}))
     with pytest.raises(InputError, match="no throughput figure"):
         throughput_from_benchmark(str(p))

@@ -135,3 +135,25 @@ def test_run_all_plans_commands(capsys, monkeypatch):
     assert run_all.main(["--quick", "--dry-run", "--only", "label_efficiency,actors"]) == 0
     out = capsys.readouterr().out
     assert "benchmarks.bench_label_efficiency --quick" in out and "benchmarks.bench_actors --quick" in out
+
+
+def test_merge_imports_missing_cells_and_keeps_replicates(tmp_path):
+    """Cells measured on another machine fill the gaps; a seed measured twice is not counted twice."""
+    gpu_machine = {"nproc": "16", "lscpu": ["Model name:  Xeon"], "gpu": "NVIDIA H100 80GB HBM3"}
+    theirs = {"settings": {"mode": "quick"}, "machine": gpu_machine,
+              "runs": [{"command": "gpu run", "started_at": "t0"}],
+              "cells": [{"task": "violating", "seed": s, "arm": "c_crowd", "status": "done", "kappa": k,
+                         "started_at": f"t{s}"} for s, k in ((0, 0.70), (1, 0.72))]}
+    src = tmp_path / "gpu.json"
+    src.write_text(json.dumps(theirs))
+    data = {"cells": [{"task": "violating", "seed": 0, "arm": "c_crowd", "status": "done", "kappa": 0.71,
+                       "hardware": "training on CPU"}], "runs": []}
+    le.merge_result_files(data, [src], "quick")
+    le.merge_result_files(data, [src], "quick")  # merging twice adds nothing
+    assert [(c["seed"], c["kappa"]) for c in data["cells"]] == [(0, 0.71), (1, 0.72)]
+    assert [(c["seed"], c["kappa"]) for c in data["replicates"]] == [(0, 0.70)]
+    assert data["cells"][1]["hardware"].startswith("training on GPU NVIDIA H100")
+    assert data["cells"][1]["merged_from"] == "gpu.json" and len(data["runs"]) == 1
+    assert le.summarise(data["cells"])["violating"]["c_crowd"]["n_seeds"] == 2
+    with pytest.raises(ValueError, match="mode"):
+        le.merge_result_files(data, [src], "full")
