@@ -152,7 +152,7 @@ def make_texts(tokenizer_dir: Path, n: int, target_tokens: float, seed: int) -> 
 
     from al_ray.data.synthetic import LengthModel, synthetic_texts
     from al_ray.scoring.engines.base import load_tokenizer
-    from al_ray.scoring.prompts import GenerativePromptEncoder
+    from al_ray.verbalize import GenerativePromptEncoder
 
     encoder = GenerativePromptEncoder(load_tokenizer(tokenizer_dir), PROMPT, LABELS, MAX_INPUT_TOKENS - 1)
 

@@ -85,7 +85,7 @@ def bare_vllm(model_dir, rows: list[str], mode: str = "generative", engine_proce
         kwargs["distributed_executor_backend"] = "uni"
     if mode == "generative":
         from al_ray.scoring.engines.base import load_tokenizer
-        from al_ray.scoring.verbalizers import label_token_ids
+        from al_ray.verbalize import label_token_ids
 
         tok = load_tokenizer(model_dir)
         lt = label_token_ids(tok, ["safe", "unsafe"], "\nAnswer:")
@@ -184,7 +184,7 @@ def ray_data_llm(model_dir, corpus: str, n_rows: int) -> dict:
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
     from al_ray.scoring.engines.base import load_tokenizer
-    from al_ray.scoring.verbalizers import label_token_ids
+    from al_ray.verbalize import label_token_ids
 
     tok = load_tokenizer(model_dir)
     label_ids = list(label_token_ids(tok, ["safe", "unsafe"], "\nAnswer:").token_ids)

@@ -16,10 +16,11 @@ Two modes:
   next-token cross-entropy over the whole vocabulary, which additionally pushes the *label mass*
   up (keeps an off-format base on format) at the cost of a slower, noisier signal.
 
-Prompts are encoded exactly as the scorer encodes them (``PromptEncoder``: leading special tokens,
-template head, text, template tail, no closing [SEP]/EOS; an over-long *text* is cut, never the
-template) and a label's probability is the summed probability of its first-token spellings
-(``label_tokens``), so the adapter is trained on the very quantity the scorer reads.
+Prompts are encoded by the scorer's own encoder and label tokens picked by the scorer's own
+function (``al_ray.verbalize``: leading special tokens, template head, text, template tail, no
+closing [SEP]/EOS; an over-long *text* is cut, never the template; a label's probability is the
+summed probability of its first-token spellings), so the adapter is trained on the very quantity
+the scorer reads.
 """
 
 from __future__ import annotations
@@ -31,118 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from al_ray.errors import ConfigError, LabelTokenCollisionError
+from al_ray.errors import ConfigError
 from al_ray.finetune.config import FinetuneConfig
-
-
-# --------------------------------------------------------------------------------------------------
-# Label verbalizers and prompt encoding (generative mode)
-# TODO(unify): private twins of al_ray/scoring/verbalizers.py (label_token_ids) and
-# al_ray/scoring/prompts.py (GenerativePromptEncoder); stages do not import each other. Both sides
-# must pick the same tokens and the same prompt ids, or the adapter learns a context the scorer never
-# shows it. tests/finetune/test_vllm_lora.py checks the two agree; move both into a shared module.
-# --------------------------------------------------------------------------------------------------
-
-LABEL_VARIANTS = {"both": ("bare", "space"), "space": ("space",), "bare": ("bare",)}
-
-
-@dataclass(frozen=True)
-class LabelTokens:
-    """``token_ids[j]`` counts towards label ``token_label[j]``; a label's probability is the sum of
-    its tokens' probabilities (a BPE vocabulary has distinct "yes" and " yes" tokens)."""
-
-    labels: tuple[str, ...]
-    token_ids: tuple[int, ...]
-    token_label: tuple[int, ...]
-
-    def by_label(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {lab: [] for lab in self.labels}
-        for tid, k in zip(self.token_ids, self.token_label):
-            out[self.labels[k]].append(tid)
-        return out
-
-
-def _continuation(tokenizer: Any, tail: str, word: str) -> list[int]:
-    base = tokenizer(tail, add_special_tokens=False)["input_ids"]
-    full = tokenizer(tail + word, add_special_tokens=False)["input_ids"]
-    i = 0
-    while i < min(len(base), len(full)) and base[i] == full[i]:
-        i += 1
-    return full[i:]
-
-
-def label_tokens(tokenizer: Any, labels: Sequence[str], prompt_tail: str = "", variants: str = "both") -> LabelTokens:
-    """First token of each label spelling ("label" and " label") as the continuation of the prompt's
-    tail, i.e. the token the model writes right after the prompt. Distinct tokens of one label are
-    summed; two labels sharing a first token cannot be told apart: ``LabelTokenCollisionError``.
-    """
-    token_ids: list[int] = []
-    token_label: list[int] = []
-    owner: dict[int, str] = {}
-    unk = getattr(tokenizer, "unk_token_id", None)
-    for k, label in enumerate(labels):
-        seen: set[int] = set()
-        for variant in LABEL_VARIANTS[variants]:
-            cont = _continuation(tokenizer, prompt_tail, label if variant == "bare" else " " + label)
-            if not cont:
-                raise LabelTokenCollisionError(f"label {label!r} ({variant} spelling) adds no token after the "
-                                               f"prompt tail {prompt_tail!r}")
-            tid = int(cont[0])
-            if unk is not None and tid == unk:
-                raise LabelTokenCollisionError(f"label {label!r} maps to the unknown token: the model cannot "
-                                               "answer with it; choose a word in the tokenizer's vocabulary")
-            if tid in seen:
-                continue
-            if tid in owner:
-                raise LabelTokenCollisionError(
-                    f"labels {owner[tid]!r} and {label!r} share the first token "
-                    f"{tokenizer.convert_ids_to_tokens(tid)!r} (id {tid}); rename one so their first tokens differ"
-                )
-            owner[tid] = label
-            seen.add(tid)
-            token_ids.append(tid)
-            token_label.append(k)
-    return LabelTokens(tuple(labels), tuple(token_ids), tuple(token_label))
-
-
-class PromptEncoder:
-    """Texts -> exact prompt token ids: leading special tokens + template head + text + template tail.
-
-    Trailing special tokens (BERT's [SEP], an EOS) are not added: the model must continue the
-    prompt, not see it closed. A text too long for ``max_length`` is cut (its end) so the template,
-    and the answer cue at its end, always survive. This is the scorer's encoding; training on
-    anything else would teach the adapter a context it never sees when scoring.
-    """
-
-    def __init__(self, tokenizer: Any, template: str, labels: Sequence[str], max_length: int) -> None:
-        template = template.replace("{labels}", ", ".join(labels))
-        if template.count("{text}") != 1:
-            raise ConfigError("prompt_template must contain {text} exactly once")
-        self.tokenizer = tokenizer
-        self.head, self.tail = template.split("{text}")
-        plain = tokenizer("x", add_special_tokens=False)["input_ids"]
-        full = tokenizer("x", add_special_tokens=True)["input_ids"]
-        self.prefix: list[int] = []
-        for start in range(len(full) - len(plain) + 1):
-            if full[start:start + len(plain)] == plain:
-                self.prefix = list(full[:start])
-                break
-        self.head_ids = tokenizer(self.head, add_special_tokens=False)["input_ids"] if self.head else []
-        self.tail_ids = tokenizer(self.tail, add_special_tokens=False)["input_ids"] if self.tail else []
-        self.max_length = max_length
-        self.text_budget = max_length - len(self.prefix) - len(self.head_ids) - len(self.tail_ids)
-        if self.text_budget < 1:
-            raise ConfigError(f"max_length={max_length} leaves no room for the text in the prompt template")
-
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        enc = self.tokenizer([self.head + t + self.tail for t in texts], add_special_tokens=False)["input_ids"]
-        out = []
-        for text, ids in zip(texts, enc):
-            if len(self.prefix) + len(ids) > self.max_length:
-                text_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-                ids = self.head_ids + text_ids[: self.text_budget] + self.tail_ids
-            out.append(self.prefix + list(ids))
-        return out
+from al_ray.verbalize import GenerativePromptEncoder, LabelTokens, label_token_ids
 
 
 # --------------------------------------------------------------------------------------------------
@@ -224,7 +116,7 @@ class LoraModel:
     target_modules: list[str]
     modules_to_save: list[str]
     label_tokens: LabelTokens | None = None  # generative mode
-    encoder: PromptEncoder | None = None  # generative mode
+    encoder: GenerativePromptEncoder | None = None  # generative mode
     notes: list[str] = field(default_factory=list)
 
     def trainable_parameters(self) -> tuple[int, int]:
@@ -315,8 +207,8 @@ def build_lora_model(model_dir: str | Path, mode: str, labels: Sequence[str], co
     if mode == "generative":
         if prompt_template is None:
             raise ConfigError("generative mode needs the task's prompt_template")
-        lm.encoder = PromptEncoder(tokenizer, prompt_template, labels, config.max_length)
-        lm.label_tokens = label_tokens(tokenizer, labels, lm.encoder.tail, config.label_variants)
+        lm.encoder = GenerativePromptEncoder(tokenizer, prompt_template, list(labels), config.max_length)
+        lm.label_tokens = label_token_ids(tokenizer, list(labels), lm.encoder.tail, config.label_variants)
     return lm
 
 
@@ -374,8 +266,8 @@ def label_probabilities(model: Any, tokenizer: Any, texts: Sequence[str], *, mod
     if mode == "generative":
         if labels is None or prompt_template is None:
             raise ConfigError("generative mode needs labels and prompt_template")
-        encoder = PromptEncoder(tokenizer, prompt_template, labels, max_length)
-        lt = label_tokens(tokenizer, labels, encoder.tail, label_variants)
+        encoder = GenerativePromptEncoder(tokenizer, prompt_template, list(labels), max_length)
+        lt = label_token_ids(tokenizer, list(labels), encoder.tail, label_variants)
     was_training = model.training
     model.eval()
     rows = []
@@ -385,7 +277,7 @@ def label_probabilities(model: Any, tokenizer: Any, texts: Sequence[str], *, mod
             if mode == "classifier":
                 logp = torch.log_softmax(classifier_logits(model, tokenizer, chunk, max_length, device).double(), -1)
             else:
-                nt = next_token_logits(model, encoder.encode(chunk), tokenizer.pad_token_id, device)
+                nt = next_token_logits(model, encoder.encode(list(chunk))[0], tokenizer.pad_token_id, device)
                 logp = label_log_probs(nt.double(), lt, over_vocab=False)
             rows.append(logp.exp().cpu())
     model.train(was_training)
@@ -417,7 +309,7 @@ class _Objective:
         self.class_w = torch.tensor(list(weights), dtype=torch.float32, device=device)
         self.full_vocab = config.generative_loss == "full_vocab"
         # generative prompts are tokenised once: the encoding does not change between epochs
-        self.inputs: Sequence[Any] = lm.encoder.encode(texts) if lm.mode == "generative" else texts
+        self.inputs: Sequence[Any] = lm.encoder.encode(list(texts))[0] if lm.mode == "generative" else texts
 
     def label_logp(self, idx: Sequence[int]) -> Any:
         """[B, K] label log-probabilities (classifier: log-softmax of the head)."""

@@ -11,7 +11,7 @@ from benchmarks import bench_gpu_transformers as g
 def test_texts_are_calibrated_to_the_target_prompt_length():
     from al_ray.models import minilm_path
     from al_ray.scoring.engines.base import load_tokenizer
-    from al_ray.scoring.prompts import GenerativePromptEncoder
+    from al_ray.verbalize import GenerativePromptEncoder
 
     texts, steps = g.make_texts(minilm_path(), 1500, 100.0, seed=0)
     assert len(texts) == 1500 and len(steps) == 4

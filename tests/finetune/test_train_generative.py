@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from al_ray import storage
-from al_ray.errors import LabelTokenCollisionError
 from al_ray.finetune import FinetuneConfig, read_labels, train_round
 from al_ray.finetune import peft_adapter as pa
+from al_ray.verbalize import GenerativePromptEncoder
 from tests.finetune.conftest import LABELS
 
 
@@ -53,8 +53,9 @@ def test_left_padding_does_not_change_probabilities(generative_run, tiny_llama_d
 
 def test_prompt_encoding_keeps_the_answer_cue(tiny_llama_dir, task):
     tok = pa.load_tokenizer(tiny_llama_dir, "generative")
-    enc = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_length=32)
-    short, long_ = enc.encode(["hi", "word " * 100])
+    enc = GenerativePromptEncoder(tok, task.prompt_template, list(task.labels), max_tokens=32)
+    (short, long_), truncated = enc.encode(["hi", "word " * 100])
+    assert truncated.tolist() == [False, True]
     assert short[0] == tok.cls_token_id and tok.sep_token_id not in short  # no closing [SEP]
     assert len(long_) == 32 and long_[-len(enc.tail_ids):] == enc.tail_ids  # text cut, "Answer:" kept
     assert tok.decode(short, skip_special_tokens=True).endswith("answer :")
@@ -65,12 +66,6 @@ def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path
     r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
                     out_url=str(tmp_path / "m"), version="fv")
     assert r.metrics["train_loss_after"] < r.metrics["train_loss_before"]
-
-
-def test_label_token_collision_is_refused(tiny_llama_dir):
-    tok = pa.load_tokenizer(tiny_llama_dir, "generative")
-    with pytest.raises(LabelTokenCollisionError):
-        pa.label_tokens(tok, ["not_hate", "not_spam"])  # both start with "not"
 
 
 def test_bfloat16_base_trains_float32_adapter(tiny_llama_dir, labels_file, task, tmp_path):

@@ -6,9 +6,9 @@ transformers + PEFT on the same adapter within 1e-3; the base must agree with pl
 
 Uses vLLM directly, not ``al_ray.scoring.engines.make_engine``: that engine is built with one adapter
 fixed at construction, and this test needs base and adapter from one engine (the adapter applied per
-request, the base never reloaded). It feeds vLLM the exact prompt token ids of the fine-tune's
-encoding, and checks that encoding and the label tokens equal the scoring stage's
-(``al_ray.scoring.prompts`` / ``verbalizers``), so what is proven here is what the scorer sees.
+request, the base never reloaded). It feeds vLLM the exact prompt token ids and label tokens that
+both the fine-tune and the scorer use (``al_ray.verbalize``), so what is proven here is what the
+scorer sees.
 """
 
 import math
@@ -18,27 +18,9 @@ import pytest
 import torch
 
 from al_ray.finetune import peft_adapter as pa
+from al_ray.verbalize import GenerativePromptEncoder, label_token_ids
 from tests.finetune.conftest import BAD, GOOD
 from tests.servers import engine_core_children
-
-
-def _check_scoring_twins_agree(tok, task, max_len, lt) -> None:
-    """The scorer must feed the model the prompt ids and read the label tokens the adapter was trained
-    on; the finetune keeps private twins of the scorer's helpers (stages do not import each other)."""
-    try:
-        from al_ray.scoring.prompts import GenerativePromptEncoder
-        from al_ray.scoring.verbalizers import label_token_ids
-    except ImportError:  # scoring stage not present in this checkout
-        return
-    enc = GenerativePromptEncoder(tok, task.prompt_template, task.labels, max_len)
-    theirs, _ = enc.encode(TEXTS_FOR_TWINS)
-    ours = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_len).encode(TEXTS_FOR_TWINS)
-    assert theirs == ours
-    scoring_lt = label_token_ids(tok, list(task.labels), enc.tail)
-    assert (tuple(scoring_lt.token_ids), tuple(scoring_lt.token_label)) == (lt.token_ids, lt.token_label)
-
-
-TEXTS_FOR_TWINS = ["hi", "you are a worthless idiot 7", "word " * 300, "Émoji ✓ and CAPS"]
 
 
 @pytest.mark.slow
@@ -58,10 +40,9 @@ def test_vllm_applies_the_adapter(generative_run, tiny_llama_dir, task):
     kw = dict(mode="generative", max_length=max_len, labels=task.labels, prompt_template=task.prompt_template)
     ref_base = pa.label_probabilities(base, tok, texts, **kw)
     ref_lora = pa.label_probabilities(peft_model, tok, texts, **kw)
-    encoder = pa.PromptEncoder(tok, task.prompt_template, task.labels, max_len)
-    lt = pa.label_tokens(tok, task.labels, encoder.tail)
-    prompt_ids = encoder.encode(texts)
-    _check_scoring_twins_agree(tok, task, max_len, lt)
+    encoder = GenerativePromptEncoder(tok, task.prompt_template, list(task.labels), max_len)
+    lt = label_token_ids(tok, list(task.labels), encoder.tail)
+    prompt_ids, _ = encoder.encode(texts)
     tok_ids = list(lt.token_ids)
     assert len(tok_ids) == len(task.labels)  # one token per label with this WordPiece vocabulary
 

@@ -20,8 +20,7 @@ from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import (
     Engine, EngineOutput, classifier_label_order, lora_rank, softmax,
 )
-from al_ray.scoring.prompts import ClassifierEncoder, GenerativePromptEncoder
-from al_ray.scoring.verbalizers import label_token_ids
+from al_ray.verbalize import ClassifierEncoder, GenerativePromptEncoder, label_token_ids
 
 log = logging.getLogger(__name__)
 

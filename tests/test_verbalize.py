@@ -5,8 +5,7 @@ import pytest
 from al_ray.errors import ConfigError, LabelTokenCollisionError
 from al_ray.models import minilm_path
 from al_ray.scoring.engines.base import load_tokenizer
-from al_ray.scoring.prompts import ClassifierEncoder, GenerativePromptEncoder
-from al_ray.scoring.verbalizers import label_token_ids
+from al_ray.verbalize import ClassifierEncoder, GenerativePromptEncoder, label_token_ids
 
 
 @pytest.fixture(scope="module")
