@@ -61,7 +61,9 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 PLOTS = HERE / "plots"
 WORK = HERE / "_work"  # git-ignored
-DEFAULT_CSV = REPO.parent / "shared" / "datasets" / "davidson-hate-offensive" / "labeled_data.csv"
+# ../shared/datasets beside the checkout (never copied into the repo); AL_RAY_DAVIDSON_CSV points elsewhere
+DEFAULT_CSV = Path(os.environ.get("AL_RAY_DAVIDSON_CSV") or
+                   REPO.parent / "shared" / "datasets" / "davidson-hate-offensive" / "labeled_data.csv")
 TASKS = ("violating", "hate")
 ARMS = ("zero_shot", "b_random", "a_loop", "c_crowd", "d_expert")
 ARM_ALIASES = {"zero": "zero_shot", "zero_shot": "zero_shot", "a": "a_loop", "loop": "a_loop",
@@ -839,7 +841,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown task/arm {bad}")
     if not args.csv.exists():
-        ap.error(f"Davidson CSV not found: {args.csv}")
+        ap.error(f"Davidson CSV not found: {args.csv} (pass --csv PATH or set AL_RAY_DAVIDSON_CSV)")
     suffix = "" if args.full else "-quick"
     out = args.out or RESULTS / f"label_efficiency{suffix}.json"
     plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
