@@ -26,6 +26,7 @@ from al_ray.errors import StorageError
 from al_ray.security import scrub
 
 DONE_SUFFIX = ".done"
+TEMP_PREFIX = ".tmp-"  # names the in-flight file of an atomic write until it is renamed
 
 
 def resolve(url: str, storage_options: Mapping[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -67,7 +68,7 @@ def write_bytes_atomic(url: str, data: bytes, storage_options: Mapping[str, Any]
         if is_local(fs):
             parent = posixpath.dirname(path)
             os.makedirs(parent, exist_ok=True)
-            tmp = posixpath.join(parent, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
+            tmp = posixpath.join(parent, f"{TEMP_PREFIX}{uuid.uuid4().hex}-{posixpath.basename(path)}")
             try:
                 with open(tmp, "wb") as f:
                     f.write(data)
@@ -95,7 +96,7 @@ def remove_stale_temp_files(url: str, storage_options: Mapping[str, Any] | None 
     removed = []
     for root, _dirs, files in os.walk(path):
         for name in files:
-            if name.startswith(".tmp-"):
+            if name.startswith(TEMP_PREFIX):
                 victim = os.path.join(root, name)
                 try:
                     os.unlink(victim)
@@ -257,7 +258,7 @@ def local_dir_for(url: str, cache_root: str, storage_options: Mapping[str, Any] 
     if os.path.isdir(target):
         return target
     os.makedirs(cache_root, exist_ok=True)
-    tmp = os.path.join(cache_root, f".tmp-{uuid.uuid4().hex}")
+    tmp = os.path.join(cache_root, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
         fs.get(path.rstrip("/") + "/", tmp + "/", recursive=True)
         try:

@@ -35,12 +35,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+from benchmarks.common import log, now_utc  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "Is this text safe or unsafe?\nText: {text}\nAnswer:"
@@ -79,14 +80,6 @@ VARIANTS = {
     "budget128k_cap8k_call8k": Variant("budget128k_cap8k_call8k", "token_budget", 131072, 1024, 8192),
     "budget128k_cap8k_all": Variant("budget128k_cap8k_all", "token_budget", 131072, 1024, None),
 }
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _log(msg: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def machine_info() -> dict:
@@ -253,11 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         from al_ray.models import minilm_path
 
         args.tokenizer = minilm_path()
-    result = {"benchmark": "gpu_transformers", "started_at": _now(), "command": " ".join(sys.argv),
+    result = {"benchmark": "gpu_transformers", "started_at": now_utc(), "command": " ".join(sys.argv),
               "machine": machine_info(), "design_md_reference_texts_per_s": DESIGN_REFERENCE,
               "nominal_peak_tflops": args.peak_tflops}
     result["measured_matmul_tflops"] = round(measured_matmul_tflops(), 1)
-    _log(f"bf16 8192^3 matmul: {result['measured_matmul_tflops']} TFLOP/s")
+    log(f"bf16 8192^3 matmul: {result['measured_matmul_tflops']} TFLOP/s")
     with tempfile.TemporaryDirectory(prefix="al_ray_gpu_bench_") as tmp:
         model_dir, arch = build_model(Path(tmp) / "qwen2-0.5b-shape", args.tokenizer, args.seed)
         result["model"] = arch
@@ -269,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             r["share_of_nominal_peak"] = round(r["model_tflops_per_s"] / args.peak_tflops, 4)
             r["share_of_measured_matmul"] = round(r["model_tflops_per_s"] / result["measured_matmul_tflops"], 4)
             rows.append(r)
-            _log(f"{name:26s} {r['texts_per_s']:8.1f} texts/s  {r['model_tflops_per_s']:6.1f} TFLOP/s "
+            log(f"{name:26s} {r['texts_per_s']:8.1f} texts/s  {r['model_tflops_per_s']:6.1f} TFLOP/s "
                  f"({100 * r['share_of_nominal_peak']:.1f}% of {args.peak_tflops:g})  pad {r['padded_token_share']:.2f}"
                  f"  passes {r['forward_passes']}  encode {r['encode_seconds_all_texts']} s")
             if ceiling is None:
@@ -277,10 +270,10 @@ def main(argv: list[str] | None = None) -> int:
                 ceiling = args.peak_tflops * 1e12 / per_text
         result["flop_ceiling_texts_per_s_at_mean_length"] = round(ceiling, 0)
         result["variants"] = rows
-    result["finished_at"] = _now()
+    result["finished_at"] = now_utc()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    _log(f"wrote {args.out}")
+    log(f"wrote {args.out}")
     return 0
 
 

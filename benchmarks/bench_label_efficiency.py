@@ -45,7 +45,6 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -55,6 +54,8 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
+
+from benchmarks.common import log, now_utc
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -105,14 +106,6 @@ class Settings:
 
 QUICK = Settings(mode="quick", subsample_rows=2000, rounds=2, batch_size=50, b_sizes=(100,), cd_max_items=600)
 FULL = Settings(mode="full", subsample_rows=None, rounds=5, batch_size=100, b_sizes=(100, 300, 500))
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _log(msg: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------- machine
@@ -371,11 +364,11 @@ def arm_random(split: Split, base: Path, work: Path, st: Settings) -> dict[str, 
     label_kappa = float(cohen_kappa_score([split.train_gold[k] for k in order], labels, labels=split.labels))
     points = []
     for n in st.b_sizes:
-        _log(f"  (b) {n} random expert labels")
+        log(f"  (b) {n} random expert labels")
         r = train_and_evaluate(split, base, ids[:n], texts[:n], labels[:n], work / f"b{n}",
                                epochs=st.epochs, seed=split.seed * 1000, st=st)
         points.append({"labels_used": n, **r})
-        _log(f"  (b) n={n}: kappa {r['kappa']:.3f} ({r['seconds_train']} s train)")
+        log(f"  (b) n={n}: kappa {r['kappa']:.3f} ({r['seconds_train']} s train)")
     last = points[-1]
     return {"kappa": last["kappa"], "n_labels": last["labels_used"], "points": points,
             "simulated_label_kappa_vs_gold": round(label_kappa, 4)}
@@ -484,7 +477,7 @@ def arm_loop(split: Split, base: Path, work: Path, st: Settings, csv_path: Path)
     cfg = loop_config(csv_path, split.task, split.seed, st)
     run_dir = work / "loop"
     t0 = time.perf_counter()
-    outcome = run_loop(cfg, str(run_dir), log=lambda m: _log("  (a) " + m))
+    outcome = run_loop(cfg, str(run_dir), log=lambda m: log("  (a) " + m))
     seconds = time.perf_counter() - t0
     loop_sha = test_split_sha(read_test_ids_from_gold(run_dir / "data" / "gold" / "gold.parquet"))
     if loop_sha != split.test_sha:
@@ -510,7 +503,7 @@ def partial_loop_cell(task: str, seed: int, work: Path, test_sha: str | None) ->
     return {"task": task, "seed": seed, "arm": "a_loop", "status": "partial", "kappa": last.get("kappa"),
             "n_labels": last.get("labels_used"), "points": prog["points"], "rounds": prog["rounds"],
             "n_test": last.get("n_holdout"), "test_split_sha": test_sha, "seconds": None,
-            "loadavg_start": None, "loadavg_end": loadavg(), "finished_at": _now(),
+            "loadavg_start": None, "loadavg_end": loadavg(), "finished_at": now_utc(),
             "note": "loop stopped before its budget was spent; rounds so far from its manifest"}
 
 
@@ -671,7 +664,7 @@ def markdown_table(data: dict[str, Any]) -> str:
 
 def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence[str], out: Path, *,
         csv_path: Path = DEFAULT_CSV, resume: bool = False, plot_path: Path | None = None,
-        work_root: Path | None = None, log: Callable[[str], None] = _log,
+        work_root: Path | None = None, log: Callable[[str], None] = log,
         collect_partial: bool = False, merge: Sequence[Path] = ()) -> dict[str, Any]:
     """Run every requested (task, seed, arm) cell, rewriting ``out`` after each one."""
     work_root = work_root or (WORK / (f"label_efficiency-{st.mode}"
@@ -685,9 +678,9 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
     data.setdefault("benchmark", "label efficiency: loop vs random vs crowd vs expert (Davidson tweets)")
     data["mode"] = st.mode
     data["settings"] = asdict(st)
-    data.setdefault("started_at", _now())
+    data.setdefault("started_at", now_utc())
     data.setdefault("cells", [])
-    this_run = {"command": command, "started_at": _now(), "loadavg_start": loadavg(),
+    this_run = {"command": command, "started_at": now_utc(), "loadavg_start": loadavg(),
                 "tasks": list(tasks), "seeds": list(seeds), "arms": list(arms)}
     data.setdefault("runs", []).append(this_run)
     if data.get("machine"):  # cells from before cells recorded their hardware ran on the file's machine
@@ -722,7 +715,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                                                       if (r.get("command"), r.get("started_at")) not in seen],
                                       key=lambda r: r.get("started_at") or "")
         data["summary"] = summarise(data["cells"])
-        data["updated_at"] = _now()
+        data["updated_at"] = now_utc()
         write_json(out, data)
         if plot_path is not None:
             try:
@@ -741,7 +734,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
             log(f"{task} seed {seed}: {len(split.train_ids)} train / {len(split.test_ids)} test items "
                 f"(test split {split.test_sha}); arms {todo}")
             for arm in todo:
-                cell: dict[str, Any] = {"task": task, "seed": seed, "arm": arm, "started_at": _now(),
+                cell: dict[str, Any] = {"task": task, "seed": seed, "arm": arm, "started_at": now_utc(),
                                         "hardware": hardware_summary(data["machine"]),
                                         "loadavg_start": loadavg(), "test_split_sha": split.test_sha,
                                         "n_train_pool": len(split.train_ids), "n_test": len(split.test_ids)}
@@ -760,7 +753,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                     log(f"  FAILED: {cell['error']}")
                 cell["seconds"] = round(time.perf_counter() - t0, 1)
                 cell["loadavg_end"] = loadavg()
-                cell["finished_at"] = _now()
+                cell["finished_at"] = now_utc()
                 data["cells"] = [c for c in data["cells"] if _key(c) != (task, seed, arm)] + [cell]
                 save()
                 k = cell.get("kappa")
@@ -777,7 +770,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                     if cell:
                         data["cells"] = [c for c in data["cells"] if _key(c) != (task, seed, "a_loop")] + [cell]
                         log(f"{task} seed {seed}: loop partial, {len(cell['points'])} rounds evaluated")
-    this_run["finished_at"] = _now()
+    this_run["finished_at"] = now_utc()
     this_run["loadavg_end"] = loadavg()
     save()
     return data
