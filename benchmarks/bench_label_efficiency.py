@@ -66,10 +66,10 @@ WORK = HERE / "_work"  # git-ignored
 DEFAULT_CSV = Path(os.environ.get("AL_RAY_DAVIDSON_CSV") or
                    REPO.parent / "shared" / "datasets" / "davidson-hate-offensive" / "labeled_data.csv")
 TASKS = ("violating", "hate")
-ARMS = ("zero_shot", "b_random", "a_loop", "c_crowd", "d_expert")
+ARMS = ("zero_shot", "b_random", "e_floor", "a_loop", "c_crowd", "d_expert")
 ARM_ALIASES = {"zero": "zero_shot", "zero_shot": "zero_shot", "a": "a_loop", "loop": "a_loop",
                "b": "b_random", "random": "b_random", "c": "c_crowd", "crowd": "c_crowd",
-               "d": "d_expert", "expert": "d_expert"}
+               "d": "d_expert", "expert": "d_expert", "e": "e_floor", "floor": "e_floor"}
 
 # DESIGN.md, "A simple baseline the loop must beat": frozen MiniLM embeddings + logistic regression,
 # 3 seeds, mean kappa. Context only (a different, weaker recipe): plotted as grey reference marks.
@@ -89,6 +89,7 @@ class Settings:
     batch_size: int  # arm (a): items per round; rounds * batch_size is the budget
     b_sizes: tuple[int, ...]  # arm (b): random-label budgets (the last one = the loop's budget)
     epochs: int = 5  # (a), (b): the DESIGN.md recipe
+    min_steps: int | None = None  # (a)-(d): None = FinetuneConfig's default step budget (the loop's too)
     cd_epochs: int = 1  # (c), (d): ~13.8K items, one pass (see module docstring)
     cd_max_items: int | None = None  # cap (c)/(d) training items (quick mode only)
     threads: int = 1  # torch threads for in-process training/inference (1: no OpenMP spin on a busy box)
@@ -106,6 +107,9 @@ class Settings:
 
 QUICK = Settings(mode="quick", subsample_rows=2000, rounds=2, batch_size=50, b_sizes=(100,), cd_max_items=600)
 FULL = Settings(mode="full", subsample_rows=None, rounds=5, batch_size=100, b_sizes=(100, 300, 500))
+# Issue 13's small-budget regime: a ~1,000-item data set (e.g. `al-ray data import ... --max-rows 1000
+# --test-fraction 0.3`, given with --dataset), rounds of 30 up to 150 labels.
+SMALL = Settings(mode="small", subsample_rows=None, rounds=5, batch_size=30, b_sizes=(30, 90, 150))
 
 
 # ----------------------------------------------------------------------------------------- machine
@@ -218,12 +222,55 @@ def read_test_ids_from_gold(gold_parquet: Path) -> list[str]:
     return [str(i) for i, s in zip(t["id"].to_pylist(), t["split"].to_pylist()) if s == "test"]
 
 
+# A prepared data set (what ``al-ray data import`` writes: DIR/corpus, DIR/gold) given by --dataset;
+# its task name is the folder's name. The Davidson tasks are prepared from the CSV instead.
+PREPARED: dict[str, Path] = {}
+
+
+def all_tasks() -> tuple[str, ...]:
+    return TASKS + tuple(PREPARED)
+
+
+def task_config(task: str):
+    """The TaskConfig of a Davidson task or of a prepared data set (labels from its dataset.json;
+    label descriptions too, when the file has them, else the label names)."""
+    from al_ray.data.davidson import davidson_task
+    from al_ray.task import TaskConfig
+
+    if task in TASKS:
+        return davidson_task(task)
+    info = json.loads((PREPARED[task] / "gold" / "dataset.json").read_text())
+    return TaskConfig(name=task, labels=info["labels"], positive_label=info.get("positive_label"),
+                      label_descriptions=info.get("label_descriptions") or {})
+
+
+def split_from_prepared(data: Path, name: str, seed: int, labels: Sequence[str]) -> Split:
+    """A Split from any prepared data set (DIR/corpus shards + DIR/gold/gold.parquet)."""
+    import pyarrow.parquet as pq
+
+    gold = pq.read_table(data / "gold" / "gold.parquet")
+    corpus = pq.ParquetDataset(str(data / "corpus")).read(columns=["id", "text"])
+    text_of = dict(zip([str(i) for i in corpus["id"].to_pylist()], corpus["text"].to_pylist()))
+    ids = [str(i) for i in gold["id"].to_pylist()]
+    lab, spl = gold["label"].to_pylist(), gold["split"].to_pylist()
+    tr = [k for k, s in enumerate(spl) if s != "test"]
+    te = [k for k, s in enumerate(spl) if s == "test"]
+    test_ids = [ids[k] for k in te]
+    return Split(task=name, seed=seed, labels=list(labels), gold_table=gold,
+                 train_ids=[ids[k] for k in tr], train_texts=[text_of[ids[k]] for k in tr],
+                 train_gold=[lab[k] for k in tr], test_ids=test_ids, test_texts=[text_of[i] for i in test_ids],
+                 test_gold=[lab[k] for k in te], test_sha=test_split_sha(test_ids))
+
+
 def prepare_split(csv_path: Path, task: str, seed: int, workdir: Path, st: Settings) -> Split:
-    """The same call the loop's ``ensure_corpus`` makes (same csv, task, shards, test fraction, seed)."""
+    """The same call the loop's ``ensure_corpus`` makes (same csv, task, shards, test fraction, seed).
+    A prepared data set (--dataset) is read as it is: its split was fixed when it was imported."""
     import pyarrow.parquet as pq
 
     from al_ray.data.davidson import davidson_task, prepare_davidson
 
+    if task in PREPARED:
+        return split_from_prepared(PREPARED[task], task, seed, task_config(task).labels)
     data = workdir / "data"
     gold_file = data / "gold" / "gold.parquet"
     if not gold_file.exists():
@@ -270,12 +317,11 @@ def crowd_labels(split: Split, ids: Sequence[str], rng: np.random.Generator) -> 
 # ----------------------------------------------------------------------------------------- model
 
 def build_base(task: str, out: Path) -> Path:
-    from al_ray.data.davidson import davidson_task
     from al_ray.models import build_zero_shot_classifier
 
     if (out / "config.json").exists():
         return out
-    cfg = davidson_task(task)
+    cfg = task_config(task)
     return build_zero_shot_classifier(out, cfg.labels, cfg.label_descriptions, version="r000-zero-shot")
 
 
@@ -315,7 +361,6 @@ def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequ
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from al_ray.data.davidson import davidson_task
     from al_ray.finetune.config import FinetuneConfig
     from al_ray.finetune.train import train_round
 
@@ -323,13 +368,14 @@ def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequ
     lab_file = out / "labels.parquet"
     pq.write_table(pa.table({"id": [str(i) for i in ids], "text": list(texts), "label": list(labels),
                              "round": [0] * len(ids)}), lab_file)
+    steps = {} if st.min_steps is None else {"min_steps": st.min_steps}
     cfg = FinetuneConfig(epochs=epochs, batch_size=16, max_length=128, class_weighting="balanced", seed=seed,
-                         torch_threads=st.threads, eval_train_loss=False)
+                         torch_threads=st.threads, eval_train_loss=False, **steps)
     # the version names the exact training data and recipe: a rerun with the same ones reuses the model
     digest = hashlib.sha256(json.dumps([list(map(str, ids)), list(labels), cfg.model_dump(mode="json")],
                                        default=str).encode()).hexdigest()[:12]
     t0 = time.perf_counter()
-    res = train_round(cfg, davidson_task(split.task), mode="classifier", base_model=str(base),
+    res = train_round(cfg, task_config(split.task), mode="classifier", base_model=str(base),
                       labels=[str(lab_file)], out_url=str(out / "model"), version=f"bench-{out.name}-{digest}")
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -352,15 +398,71 @@ def arm_zero_shot(split: Split, base: Path, work: Path, st: Settings) -> dict[st
             "seconds_eval": round(time.perf_counter() - t0, 1)}
 
 
+def random_labels(split: Split, st: Settings, n: int) -> tuple[list[str], list[str], list[str]]:
+    """(ids, texts, simulated expert labels) of the seeded random subset arms (b) and (e) share:
+    nested, so the first k items of a larger budget are the k items of the smaller one."""
+    rng = np.random.default_rng([split.seed, 2])
+    order = rng.permutation(len(split.train_ids))[:n]
+    ids = [split.train_ids[k] for k in order]
+    texts = [split.train_texts[k] for k in order]
+    return ids, texts, simulated_expert_labels(split, ids, st, np.random.default_rng([split.seed, 3]))
+
+
+class FrozenFeatures:
+    """What the zero-shot model's head reads (mean-pooled MiniLM), computed once per text id."""
+
+    def __init__(self, base: Path, labels: Sequence[str], threads: int) -> None:
+        from al_ray.finetune import peft_adapter as pa
+        from al_ray.finetune.config import FinetuneConfig
+
+        self.pa, self.threads = pa, threads
+        self.lm = pa.build_lora_model(base, "classifier", list(labels), FinetuneConfig())
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        todo = [(i, t) for i, t in zip(ids, texts) if i not in self.cache]
+        if todo:
+            order = sorted(range(len(todo)), key=lambda k: len(todo[k][1]))  # less padding
+            with self.pa.torch_threads(self.threads):
+                x = self.pa.head_features(self.lm, [todo[k][1] for k in order], max_length=128, device="cpu")
+            for row, k in enumerate(order):
+                self.cache[todo[k][0]] = x[row]
+        return np.stack([self.cache[i] for i in ids])
+
+
+def floor_kappa(split: Split, feats: FrozenFeatures, ids: Sequence[str], texts: Sequence[str],
+                labels: Sequence[str], seed: int) -> dict[str, Any]:
+    """The frozen-embedding floor: class-balanced logistic regression (standardised features, C=1)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(set(labels)) < 2:  # one class labelled: the only possible prediction is that class
+        return {**kappa_against(split.test_gold, [labels[0]] * len(split.test_ids), split.labels),
+                "note": "one class labelled: constant prediction"}
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000,
+                                                             random_state=seed))
+    clf.fit(feats(ids, texts), list(labels))
+    return kappa_against(split.test_gold, clf.predict(feats(split.test_ids, split.test_texts)).tolist(), split.labels)
+
+
+def arm_floor(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
+    """(e): the floor on (b)'s random labels, at (b)'s budgets and the loop's invariant budgets."""
+    sizes = sorted({*st.b_sizes, *(st.batch_size * k for k in range(1, st.rounds + 1))})  # every loop round too
+    ids, texts, labels = random_labels(split, st, max(sizes))
+    feats = FrozenFeatures(base, split.labels, st.threads)
+    points = [{"labels_used": n, **floor_kappa(split, feats, ids[:n], texts[:n], labels[:n], split.seed)}
+              for n in sizes]
+    return {"kappa": points[-1]["kappa"], "n_labels": points[-1]["labels_used"], "points": points}
+
+
 def arm_random(split: Split, base: Path, work: Path, st: Settings) -> dict[str, Any]:
     """(b): nested random subsets of the train split (seeded), labelled by the simulated experts."""
     from sklearn.metrics import cohen_kappa_score
 
-    rng = np.random.default_rng([split.seed, 2])
-    order = rng.permutation(len(split.train_ids))[: max(st.b_sizes)]
-    ids = [split.train_ids[k] for k in order]
-    texts = [split.train_texts[k] for k in order]
-    labels = simulated_expert_labels(split, ids, st, np.random.default_rng([split.seed, 3]))
+    ids, texts, labels = random_labels(split, st, max(st.b_sizes))
+    position = {i: k for k, i in enumerate(split.train_ids)}
+    order = [position[i] for i in ids]
     label_kappa = float(cohen_kappa_score([split.train_gold[k] for k in order], labels, labels=split.labels))
     points = []
     for n in st.b_sizes:
@@ -419,17 +521,32 @@ def ensure_ray() -> None:
 
 
 def loop_config(csv_path: Path, task: str, seed: int, st: Settings):
-    from al_ray.config_io import load
+    from al_ray.config_io import build, deep_merge, load, load_mapping
     from al_ray.driver.config import RunConfig
 
+    if task in PREPARED:  # the Davidson config as the template, pointed at the prepared files
+        gold = str(PREPARED[task] / "gold")
+        corpus = {"url": str(PREPARED[task] / "corpus"), "gold_url": gold, "holdout_url": gold}
+        template = "davidson-violating"
+    else:
+        corpus = {"csv": str(csv_path), "n_shards": st.n_shards, "test_fraction": st.test_fraction}
+        template = f"davidson-{task}"
     overrides = {
-        "run": {"seed": seed, "max_rounds": st.rounds, "batch_size": st.batch_size, "label_budget": st.budget,
-                "eval_fraction": st.eval_fraction},
-        "corpus": {"csv": str(csv_path), "n_shards": st.n_shards, "test_fraction": st.test_fraction},
+        "run": {"name": f"bench-{task}", "seed": seed, "max_rounds": st.rounds, "batch_size": st.batch_size,
+                "label_budget": st.budget, "eval_fraction": st.eval_fraction},
+        "corpus": corpus,
         "scoring": {"backend": st.scoring_backend},
         "simulation": {"flip_prob": st.flip_prob, "n_annotators": st.n_experts},
     }
-    return load(RunConfig, str(REPO / "configs" / f"davidson-{task}.yaml"), overrides)
+    if st.min_steps is not None:
+        overrides["finetune"] = {"min_steps": st.min_steps}
+    url = str(REPO / "configs" / f"{template}.yaml")
+    if task in PREPARED:  # the task replaces the template's (a merge would keep its label descriptions)
+        mapping = deep_merge(load_mapping(url), overrides)
+        mapping["task"] = task_config(task).model_dump(mode="json")
+        mapping["corpus"] = corpus  # no source: the files are there already
+        return build(RunConfig, mapping, source=url)
+    return load(RunConfig, url, overrides)
 
 
 def loop_progress(run_dir: Path) -> dict[str, Any]:
@@ -479,7 +596,8 @@ def arm_loop(split: Split, base: Path, work: Path, st: Settings, csv_path: Path)
     t0 = time.perf_counter()
     outcome = run_loop(cfg, str(run_dir), log=lambda m: log("  (a) " + m))
     seconds = time.perf_counter() - t0
-    loop_sha = test_split_sha(read_test_ids_from_gold(run_dir / "data" / "gold" / "gold.parquet"))
+    gold = (PREPARED[split.task] if split.task in PREPARED else run_dir / "data") / "gold" / "gold.parquet"
+    loop_sha = test_split_sha(read_test_ids_from_gold(gold))
     if loop_sha != split.test_sha:
         raise RuntimeError(f"the loop's test split ({loop_sha}) differs from the baselines' ({split.test_sha})")
     prog = loop_progress(run_dir)
@@ -512,7 +630,7 @@ def partial_loop_cell(task: str, seed: int, work: Path, test_sha: str | None) ->
 def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
     """Per task and arm: mean, std (ddof=1 when >= 2 seeds) and the seeds measured."""
     out: dict[str, Any] = {}
-    for task in TASKS:
+    for task in all_tasks():
         for arm in ARMS:
             ks = [(c["seed"], c["kappa"]) for c in cells
                   if c["task"] == task and c["arm"] == arm and c.get("status") == "done" and c.get("kappa") is not None]
@@ -525,6 +643,32 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
                 "min": round(float(vals.min()), 4), "max": round(float(vals.max()), 4),
                 "n_seeds": len(vals), "seeds": [s for s, _ in ks],
             }
+    return out
+
+
+def _point(cell: dict[str, Any] | None, n: int) -> float | None:
+    for p in (cell or {}).get("points", []):
+        if p.get("labels_used") == n and p.get("kappa") is not None:
+            return p["kappa"]
+    return None
+
+
+def invariants(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 13's invariants, per task, seed and budget: the loop (a) is never below the floor (e) nor
+    random selection with the same recipe (b) at the same number of labels (every budget both arms
+    were measured at: (b)'s 100/300/500 in full mode, the floor's every round). A check whose arms
+    were not both measured at that budget is left out (never counted as passed)."""
+    out = []
+    by = {(c["task"], c["seed"], c["arm"]): c for c in cells if c.get("status") == "done"}
+    for (task, seed, arm), loop in sorted(by.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        if arm != "a_loop":
+            continue
+        for other in ("e_floor", "b_random"):
+            for n in sorted({p["labels_used"] for p in by.get((task, seed, other), {}).get("points", [])}):
+                k_loop, k_other = _point(loop, n), _point(by.get((task, seed, other)), n)
+                if n > 0 and k_loop is not None and k_other is not None:
+                    out.append({"task": task, "seed": seed, "labels": n, "loop": k_loop, "against": other,
+                                "other": k_other, "holds": bool(k_loop >= k_other)})
     return out
 
 
@@ -542,7 +686,7 @@ def merge_cells(mine: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> lis
         if old is None or (rank.get(c.get("status"), 0), c.get("finished_at") or "") >= \
                 (rank.get(old.get("status"), 0), old.get("finished_at") or ""):
             best[k] = c
-    return sorted(best.values(), key=lambda c: (TASKS.index(c["task"]) if c["task"] in TASKS else 9, c["seed"],
+    return sorted(best.values(), key=lambda c: (all_tasks().index(c["task"]) if c["task"] in all_tasks() else 9, c["seed"],
                                                  ARMS.index(c["arm"]) if c["arm"] in ARMS else 9))
 
 
@@ -562,7 +706,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
 
     cells = [c for c in data.get("cells", []) if c.get("status") == "done"
              or (c.get("status") == "partial" and c.get("arm") == "a_loop")]
-    tasks = [t for t in TASKS if any(c["task"] == t for c in cells)]
+    tasks = list(dict.fromkeys(c["task"] for c in cells))
     if not tasks:
         return None
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 6.6), squeeze=False)
@@ -614,7 +758,12 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
                            label=f"{name} ({n_items:,} labels, {len(ks)} seeds)")
                 if len(ks) > 1:
                     ax.axhspan(np.mean(ks) - np.std(ks), np.mean(ks) + np.std(ks), color=color, alpha=0.1)
-        fb = FROZEN_BASELINES[task]
+        fb = FROZEN_BASELINES.get(task)
+        if fb is None:  # a prepared data set: no DESIGN.md reference lines
+            ax.set_xlim(-10, xmax)
+            ax.set_title(f"{task} ({data['mode']}; seeds {','.join(map(str, seeds))})")
+            ax.legend(fontsize=7)
+            continue
         ax.axhline(fb["crowd_vs_expert"], color="black", ls=":", lw=1,
                    label=f"one crowd vote vs experts (DESIGN.md) {fb['crowd_vs_expert']}")
         ax.axhline(fb["c_crowd"], color="tab:red", ls=":", lw=1, alpha=0.7,
@@ -640,9 +789,9 @@ def markdown_table(data: dict[str, Any]) -> str:
     """The summary as a Markdown table (pasted into RESULTS.md)."""
     s = data.get("summary", {})
     names = {"zero_shot": "zero-shot (0 labels)", "a_loop": "(a) loop", "b_random": "(b) random expert",
-             "c_crowd": "(c) all crowd", "d_expert": "(d) all expert"}
+             "c_crowd": "(c) all crowd", "d_expert": "(d) all expert", "e_floor": "(e) frozen-embedding floor"}
     lines = ["| task | arm | labels | kappa mean | std | seeds | per seed |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for task in TASKS:
+    for task in list(dict.fromkeys([*all_tasks(), *(c["task"] for c in data.get("cells", []))])):
         for arm in ARMS:
             v = s.get(task, {}).get(arm)
             if not v:
@@ -657,6 +806,11 @@ def markdown_table(data: dict[str, Any]) -> str:
             pts = ", ".join(f"{p['labels_used']}: {p['kappa']:.3f}" for p in c["points"] if p.get("kappa") is not None)
             lines.append(f"| {c['task']} | (a) loop, UNFINISHED (seed {c['seed']}) | {c['n_labels']} | "
                          f"{c['kappa']:.3f} | | | per round (labels: kappa) {pts} |")
+    checks = data.get("invariants") or []
+    if checks:
+        lines += ["", "| task | seed | labels | loop | against | its kappa | holds |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {c['task']} | {c['seed']} | {c['labels']} | {c['loop']:.3f} | {c['against']} | "
+                  f"{c['other']:.3f} | {'yes' if c['holds'] else '**no**'} |" for c in checks]
     return "\n".join(lines)
 
 
@@ -693,7 +847,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
         merge_result_files(data, merge, st.mode)
 
     src_csv = csv_path
-    if st.subsample_rows:
+    if st.subsample_rows and any(t in TASKS for t in tasks):  # a prepared data set is used as imported
         csv_path = subsample_csv(src_csv, work_root / f"labeled_data_sub{st.subsample_rows}.csv", st.subsample_rows)
         data["csv_subsample"] = {"rows": st.subsample_rows, "sample_seed": 12345, "path": str(csv_path)}
 
@@ -715,6 +869,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                                                       if (r.get("command"), r.get("started_at")) not in seen],
                                       key=lambda r: r.get("started_at") or "")
         data["summary"] = summarise(data["cells"])
+        data["invariants"] = invariants(data["cells"])
         data["updated_at"] = now_utc()
         write_json(out, data)
         if plot_path is not None:
@@ -742,7 +897,7 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                 t0 = time.perf_counter()
                 try:
                     fn = {"zero_shot": arm_zero_shot, "b_random": arm_random, "c_crowd": arm_crowd,
-                          "d_expert": arm_expert}.get(arm)
+                          "d_expert": arm_expert, "e_floor": arm_floor}.get(arm)
                     res = fn(split, base, work, st) if fn else arm_loop(split, base, work, st, csv_path)
                     cell.update(res)
                     cell["status"] = "done"
@@ -794,6 +949,8 @@ def main(argv: list[str] | None = None) -> int:
     size = ap.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="CI size (default): violating, seed 0, 3K-row "
                       "subsample, loop 2 x 50 labels, (b) 100, (c)/(d) 600 items")
+    size.add_argument("--small", action="store_true", help="small-budget regime: loop 5 x 30 labels, (b)/(e) "
+                      "30/90/150; meant for a ~1K-item --dataset")
     size.add_argument("--full", action="store_true", help="full corpus, loop 5 x 100 labels, (b) 100/300/500, "
                       "(c)/(d) every train item (1 epoch)")
     ap.add_argument("--tasks", help="comma list of violating,hate (quick: violating; full: both)")
@@ -802,6 +959,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="result JSON (default results/label_efficiency[-quick].json)")
     ap.add_argument("--plot", type=Path, help="PNG (default plots/label_efficiency[-quick].png)")
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="the Davidson labeled_data.csv")
+    ap.add_argument("--dataset", type=Path, action="append", default=[],
+                    help="a prepared data set folder (DIR/corpus, DIR/gold: what `al-ray data import` writes); "
+                    "its task is named after the folder and runs instead of the Davidson tasks unless --tasks "
+                    "names them too. Repeatable")
     ap.add_argument("--resume", action="store_true", help="keep cells already in --out and skip them")
     ap.add_argument("--cd-epochs", type=int, help="epochs for arms (c)/(d) (default 1)")
     ap.add_argument("--cd-max-items", type=int, help="cap the (c)/(d) training items (default: all; quick 600)")
@@ -817,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
                     "'replicates'. Combine with --arms none")
     args = ap.parse_args(argv)
 
-    st = FULL if args.full else QUICK
+    st = FULL if args.full else SMALL if args.small else QUICK
     st = Settings(**asdict(st))
     if args.cd_epochs:
         st.cd_epochs = args.cd_epochs
@@ -827,15 +988,21 @@ def main(argv: list[str] | None = None) -> int:
         st.threads = args.threads
     if args.scoring_backend:
         st.scoring_backend = args.scoring_backend
-    tasks = parse_list(args.tasks) or (["violating", "hate"] if args.full else ["violating"])
+    for d in args.dataset:
+        if not (d / "gold" / "gold.parquet").exists() or not (d / "corpus").is_dir():
+            ap.error(f"--dataset {d}: not a prepared data set (expected {d}/corpus and {d}/gold/gold.parquet; "
+                     "make one with `al-ray data import`)")
+        PREPARED[d.name] = d.resolve()
+    tasks = parse_list(args.tasks) or (list(PREPARED) if PREPARED else
+                                       ["violating", "hate"] if args.full else ["violating"])
     seeds = parse_list(args.seeds, int) or ([0, 1, 2] if args.full else [0])
     arms = [] if args.arms == "none" else [ARM_ALIASES.get(a, a) for a in parse_list(args.arms)] or list(ARMS)
-    bad = [t for t in tasks if t not in TASKS] + [a for a in arms if a not in ARMS]
+    bad = [t for t in tasks if t not in all_tasks()] + [a for a in arms if a not in ARMS]
     if bad:
         ap.error(f"unknown task/arm {bad}")
-    if not args.csv.exists():
+    if any(t in TASKS for t in tasks) and not args.csv.exists():
         ap.error(f"Davidson CSV not found: {args.csv} (pass --csv PATH or set AL_RAY_DAVIDSON_CSV)")
-    suffix = "" if args.full else "-quick"
+    suffix = "" if args.full else "-small" if args.small else "-quick"
     out = args.out or RESULTS / f"label_efficiency{suffix}.json"
     plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
     try:

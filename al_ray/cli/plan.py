@@ -12,8 +12,8 @@ from al_ray.errors import ConfigError
 
 _out = Console()
 
-data_app = typer.Typer(name="data", help="Write the demo corpus, prepare the Davidson tweets, or "
-                       "generate a synthetic corpus of any size.", no_args_is_help=True)
+data_app = typer.Typer(name="data", help="Write the demo corpus, prepare the Davidson tweets, import "
+                       "your own labelled file, or generate a synthetic corpus of any size.", no_args_is_help=True)
 
 StorageOpt = typer.Option(None, "--storage-options",
                           help='fsspec storage options as JSON, e.g. \'{"endpoint_url": "http://..."}\'.')
@@ -61,13 +61,15 @@ def davidson_cmd(
     shards: int = typer.Option(8, min=1),
     test_fraction: float = typer.Option(0.2),
     seed: int = typer.Option(0),
+    max_rows: Optional[int] = typer.Option(None, min=2, help="Keep a seeded, label-stratified subsample of "
+                                           "this many tweets (before the split)."),
     storage_options: Optional[str] = StorageOpt,
 ) -> None:
     """Prepare the Davidson et al. tweets: corpus shards, gold votes per task label, test split."""
     from al_ray.data.davidson import prepare_davidson
 
     ds = prepare_davidson(csv, out, task=task, n_shards=shards, test_fraction=test_fraction, seed=seed,  # type: ignore[arg-type]
-                          gold_url=gold, storage_options=_storage_options(storage_options))
+                          gold_url=gold, max_rows=max_rows, storage_options=_storage_options(storage_options))
     _print_dataset(ds)
 
 

@@ -35,8 +35,8 @@ import pyarrow.csv as pacsv
 from al_ray.errors import ConfigError, InputError
 from al_ray.storage import read_bytes
 from al_ray.task import TaskConfig
-from al_ray.data.layout import PreparedDataset, default_gold_url, gold_schema, votes_column
-from al_ray.data.writer import split_column, stratified_test_mask, write_corpus_info, write_gold_files, write_shards
+from al_ray.data.importer import write_prepared
+from al_ray.data.layout import PreparedDataset
 
 TaskName = Literal["violating", "hate"]
 VOTE_COLUMNS = ("count", "hate_speech", "offensive_language", "neither", "class")
@@ -156,12 +156,16 @@ def prepare_davidson(
     test_fraction: float = 0.2,
     seed: int = 0,
     gold_url: str | None = None,
+    max_rows: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> PreparedDataset:
     """Write corpus shards (id, text) to ``out_url`` and gold/test split to ``gold_url``.
 
     ``gold_url`` defaults to the sibling ``gold`` folder of ``out_url``. The seed drives both the
     tie draws and the (label-stratified) test split, so a rerun reproduces the same files.
+    ``max_rows`` keeps a seeded, label-stratified subsample (before the split). The split, tie and
+    writing steps are the importer's (``al_ray.data.importer.write_prepared``), which every
+    labelled-file import shares.
     """
     cfg = davidson_task(task)
     neg_label, pos_label = cfg.labels
@@ -170,56 +174,27 @@ def prepare_davidson(
     if n_shards > n:
         raise ConfigError(f"n_shards={n_shards} exceeds the {n} records of {csv_path}")
 
-    rng = np.random.default_rng(seed)
     pos_votes, neg_votes = fold_votes(table, task)
-    tie = pos_votes == neg_votes
-    tie_draw = rng.random(n) < 0.5  # drawn for all rows (fixed stream), used only where tied
-    is_pos = np.where(tie, tie_draw, pos_votes > neg_votes)
-    labels = np.where(is_pos, pos_label, neg_label)
-    test_mask = stratified_test_mask(labels, test_fraction, rng)
-
-    ids = table.column("id").to_pylist()
-    shard_urls = write_shards(out_url, ids, table.column("text").to_pylist(), n_shards, storage_options)
-
-    extra = [pa.field("raw_hate_speech", pa.int64()), pa.field("raw_offensive_language", pa.int64()),
-             pa.field("raw_neither", pa.int64()), pa.field("raw_class", pa.int64())]
-    gold = pa.table({
-        "id": table.column("id"),
-        "label": pa.array(labels.tolist(), pa.string()),
-        "n_annotators": table.column("count"),
-        votes_column(neg_label): pa.array(neg_votes, pa.int64()),
-        votes_column(pos_label): pa.array(pos_votes, pa.int64()),
-        "tie": pa.array(tie),
-        "split": split_column(test_mask),
-        "raw_hate_speech": table.column("hate_speech"),
-        "raw_offensive_language": table.column("offensive_language"),
-        "raw_neither": table.column("neither"),
-        "raw_class": table.column("class"),
-    }, schema=gold_schema(cfg.labels, extra))
-
-    pos_rate = float(is_pos.mean())
-    n_ties = int(tie.sum())
-    unanimous = float(np.mean((pos_votes == 0) | (neg_votes == 0)))
-    params = {"preparer": "al_ray.data.davidson", "version": PREPARER_VERSION, "task": task,
-              "seed": seed, "n_shards": n_shards, "test_fraction": test_fraction,
-              "source_csv": csv_path}
-    info = dict(params)
-    info.update({
-        "labels": cfg.labels, "positive_label": pos_label, "n_rows": n, "positive_rate": pos_rate,
-        "positive_rate_test": float(is_pos[test_mask].mean()) if test_mask.any() else None,
-        "n_test": int(test_mask.sum()), "n_ties": n_ties,
+    params: dict[str, Any] = {"preparer": "al_ray.data.davidson", "version": PREPARER_VERSION, "task": task,
+                              "seed": seed, "n_shards": n_shards, "test_fraction": test_fraction,
+                              "source_csv": csv_path}
+    if max_rows is not None:
+        params["max_rows"] = max_rows
+    info = {
         "ties_note": "votes tied (even annotator count); label drawn with a seeded coin (seed above)",
-        "unanimous_rate": unanimous,
         "text_cleaning": "html.unescape only (&amp; -> &, &#128514; -> emoji); nothing else changed",
         "vote_folding": ("violating = hate_speech + offensive_language vs neither" if task == "violating"
                          else "hate = hate_speech vs offensive_language + neither"),
-        "corpus_url": out_url,
-    })
-    gold_url = gold_url or default_gold_url(out_url)
-    write_gold_files(gold_url, gold, info, storage_options)
-    write_corpus_info(out_url, params, storage_options)
-    return PreparedDataset(
-        corpus_url=out_url, gold_url=gold_url, n_rows=n, n_shards=n_shards, labels=tuple(cfg.labels),
-        positive_label=pos_label, positive_rate=pos_rate, n_test=int(test_mask.sum()), n_ties=n_ties,
-        shard_urls=tuple(shard_urls), extra={"unanimous_rate": unanimous, "task": task},
+    }
+    return write_prepared(
+        out_url,
+        ids=table.column("id"), texts=table.column("text"),
+        votes_by_label={neg_label: neg_votes, pos_label: pos_votes},
+        labels=cfg.labels, positive_label=pos_label, n_annotators=table.column("count"),
+        test_fraction=test_fraction, seed=seed, n_shards=n_shards, gold_url=gold_url, max_rows=max_rows,
+        extra_columns={"raw_hate_speech": table.column("hate_speech"),
+                       "raw_offensive_language": table.column("offensive_language"),
+                       "raw_neither": table.column("neither"), "raw_class": table.column("class")},
+        corpus_info=params, info=info, extra={"task": task}, location=csv_path,
+        storage_options=storage_options,
     )

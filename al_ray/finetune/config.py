@@ -39,6 +39,9 @@ DEFAULT_TARGET_MODULES: dict[str, list[str]] = {
 # a few hundred labels, the regime where overfitting, not capacity, is the risk.
 DEFAULT_MODULES_TO_SAVE: dict[str, list[str]] = {"classifier": ["classifier"], "generative": []}
 
+# Chosen from the few-labels ablation (benchmarks/bench_recipe.py, RESULTS.md section 1b).
+MIN_STEPS_DEFAULT = 150
+
 DEFAULT_LEARNING_RATE: dict[str, float] = {"classifier": 5e-4, "generative": 2e-4}
 
 # vLLM accepts only these values for ``max_lora_rank`` (vllm.config.lora.MaxLoRARanks, 0.32).
@@ -70,7 +73,26 @@ class FinetuneConfig(BaseModel):
         None, description="Modules trained in full and saved in the adapter. None = per mode: "
         "classifier -> ['classifier'] (the head; the pooler stays frozen), generative -> [].",
     )
-    epochs: int = Field(5, ge=1, le=1000, description="Passes over the training set.")
+    epochs: int = Field(5, ge=1, le=1000, description="Passes over the training set (at least; see min_steps).")
+    min_steps: int = Field(
+        MIN_STEPS_DEFAULT, ge=0, description="Optimiser steps at least, whatever the number of labels: "
+        "training runs max(epochs x steps per epoch, min_steps) steps. Why: with 30-150 labels, 5 epochs "
+        "are 10-50 steps, and the model ended under-trained (65% training accuracy on 121 labels); an "
+        "optimiser budget in steps does not shrink with the label count. 0 = epochs only.",
+    )
+    head_init: Literal["keep", "logistic"] = Field(
+        "keep", description="Classifier mode. 'keep': start from the checkpoint's head (round 0's zero-shot "
+        "head). 'logistic': before LoRA, fit a logistic regression (class-weighted as class_weighting says) "
+        "on the frozen features the head reads and load it as the head, so the fine-tune starts at the "
+        "frozen-embedding floor. Measured (benchmarks/bench_recipe.py, RESULTS.md section 1b): the warm "
+        "start was *worse* than 'keep' at 30, 150 and 500 labels, because the fitted head already "
+        "separates the few training labels and leaves LoRA almost no gradient. Ignored in generative "
+        "mode; skipped (noted in metrics.json) when the head is not one linear layer or one class is labelled.",
+    )
+    head_init_c: float = Field(
+        1.0, gt=0, description="Inverse L2 strength of the warm-start logistic regression, on standardised "
+        "features (scikit-learn's C, whose default is also 1.0).",
+    )
     batch_size: int = Field(16, ge=1, description="Examples per optimiser step.")
     learning_rate: float | None = Field(
         None, gt=0, description="AdamW learning rate. None = per mode (classifier 5e-4, generative 2e-4).",

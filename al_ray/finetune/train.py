@@ -127,6 +127,10 @@ def train_round(
         with pa.deterministic(config.deterministic), pa.isolated_rng(device), pa.torch_threads(config.torch_threads):
             lm = pa.build_lora_model(base_dir, mode, task.labels, config, task.prompt_template)
             trainable, total = lm.trainable_parameters()
+            head_init = {"head_init": "keep"}
+            if mode == "classifier" and config.head_init == "logistic":
+                head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c,
+                                               seed=config.seed, max_length=config.max_length, device=device)
             report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
             threads_used = pa.current_threads()
         lm.model.to("cpu")
@@ -157,6 +161,7 @@ def train_round(
             "train_loss_after": report.train_loss_after,
             "train_accuracy_after": report.train_accuracy_after,
             "steps": report.steps,
+            "head_init": head_init,
             "learning_rate": config.learning_rate_for(mode),
             "lora_r": config.lora_r,
             "lora_alpha": config.lora_alpha,

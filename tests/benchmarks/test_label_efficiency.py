@@ -33,7 +33,7 @@ def write_fake_davidson(path, n=200, seed=0):
     return path
 
 
-TINY = le.Settings(mode="quick", subsample_rows=None, rounds=1, batch_size=10, b_sizes=(10, 20), epochs=1,
+TINY = le.Settings(mode="quick", subsample_rows=None, rounds=1, batch_size=10, b_sizes=(10, 20), epochs=1, min_steps=0,
                    cd_epochs=1, cd_max_items=40, threads=1, n_shards=2)
 
 
@@ -106,16 +106,19 @@ def test_baseline_arms_end_to_end_tiny(tmp_path):
     """zero-shot, (b), (c), (d) on 200 fake tweets, 1 epoch: the JSON is written after each cell."""
     path = write_fake_davidson(tmp_path / "d.csv")
     out = tmp_path / "res.json"
-    data = le.run(TINY, ["violating"], [0], ["zero_shot", "b_random", "c_crowd", "d_expert"], out,
+    data = le.run(TINY, ["violating"], [0], ["zero_shot", "b_random", "e_floor", "c_crowd", "d_expert"], out,
                   csv_path=path, plot_path=tmp_path / "plot.png", work_root=tmp_path / "work",
                   log=lambda m: None)
     check_schema(data)
     on_disk = json.loads(out.read_text())
     check_schema(on_disk)
     cells = {c["arm"]: c for c in on_disk["cells"]}
-    assert set(cells) == {"zero_shot", "b_random", "c_crowd", "d_expert"}
+    assert set(cells) == {"zero_shot", "b_random", "e_floor", "c_crowd", "d_expert"}
     assert all(c["status"] == "done" for c in cells.values()), [c.get("error") for c in cells.values()]
     assert [p["labels_used"] for p in cells["b_random"]["points"]] == [10, 20]
+    # the floor is measured at (b)'s budgets (and the loop's, here 10), on the same labels
+    assert [p["labels_used"] for p in cells["e_floor"]["points"]] == [10, 20]
+    assert all(-1.0 <= p["kappa"] <= 1.0 for p in cells["e_floor"]["points"])
     assert cells["c_crowd"]["n_labels"] == 40 and cells["d_expert"]["n_labels"] == 40
     assert cells["c_crowd"]["n_test"] == 40
     assert len({c["test_split_sha"] for c in cells.values()}) == 1
@@ -123,7 +126,7 @@ def test_baseline_arms_end_to_end_tiny(tmp_path):
     # --resume skips finished cells
     again = le.run(TINY, ["violating"], [0], ["zero_shot"], out, csv_path=path, resume=True,
                    work_root=tmp_path / "work", log=lambda m: None)
-    assert len(again["cells"]) == 4 and len(again["runs"]) == 2
+    assert len(again["cells"]) == 5 and len(again["runs"]) == 2
 
 
 def test_run_all_plans_commands(capsys, monkeypatch):
@@ -157,3 +160,21 @@ def test_merge_imports_missing_cells_and_keeps_replicates(tmp_path):
     assert le.summarise(data["cells"])["violating"]["c_crowd"]["n_seeds"] == 2
     with pytest.raises(ValueError, match="mode"):
         le.merge_result_files(data, [src], "full")
+
+
+def test_invariants_compare_the_loop_with_the_floor_and_random_at_each_budget():
+    def cell(arm, seed, points):
+        return {"task": "hate", "seed": seed, "arm": arm, "status": "done",
+                "points": [{"labels_used": n, "kappa": k} for n, k in points]}
+
+    cells = [cell("a_loop", 0, [(100, 0.30), (200, 0.31), (300, 0.40)]),
+             cell("e_floor", 0, [(100, 0.25), (300, 0.45), (500, 0.5)]),
+             cell("b_random", 0, [(100, 0.30), (300, 0.35)]),
+             cell("a_loop", 1, [(100, 0.2)]),  # seed 1 has no other arm: no check, never a pass
+             {**cell("e_floor", 0, [(100, 0.9)]), "seed": 2, "status": "failed"}]
+    checks = le.invariants(cells)
+    got = {(c["labels"], c["against"]): c["holds"] for c in checks}
+    assert got == {(100, "e_floor"): True, (100, "b_random"): True, (300, "e_floor"): False,
+                   (300, "b_random"): True}  # 200: only the loop has it; 500: the loop does not
+    table = le.markdown_table({"summary": {}, "cells": cells, "invariants": checks})
+    assert "| hate | 0 | 300 | 0.400 | e_floor | 0.450 | **no** |" in table

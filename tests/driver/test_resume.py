@@ -33,7 +33,7 @@ def _config(tmp_path: Path) -> Path:
         "scoring": {"mode": "classifier", "backend": "transformers", "workers": 1, "max_input_tokens": 32},
         "selection": {"strategy": "boundary_pairs", "threads": 1},
         "labeling": {"overlap_fraction": 1.0},
-        "finetune": {"epochs": 1, "batch_size": 8, "max_length": 32},
+        "finetune": {"epochs": 1, "min_steps": 0, "batch_size": 8, "max_length": 32},
         "simulation": {"kind": "vote_counts", "n_annotators": 2, "flip_prob": 0.05},
     }
     path = tmp_path / "run.yaml"

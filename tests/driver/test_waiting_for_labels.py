@@ -21,7 +21,7 @@ def test_run_waits_for_labels_then_resumes(tmp_path, ray_cluster, capsys):
         "scoring": {"mode": "classifier", "backend": "transformers", "max_input_tokens": 32},
         "selection": {"strategy": "cluster_margin", "threads": 1},
         "labeling": {"annotators": ["ann", "bob"], "overlap_fraction": 1.0},
-        "finetune": {"epochs": 1, "batch_size": 4, "max_length": 32},
+        "finetune": {"epochs": 1, "min_steps": 0, "batch_size": 4, "max_length": 32},
     }
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(cfg))

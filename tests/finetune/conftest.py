@@ -53,7 +53,7 @@ def generative_run(tmp_path_factory, tiny_llama_dir, labels_file, task):
     from al_ray.finetune import FinetuneConfig, train_round
 
     out = tmp_path_factory.mktemp("gen_round")
-    cfg = FinetuneConfig(torch_threads=1, epochs=5, batch_size=16, max_length=48, learning_rate=5e-3, seed=0)
+    cfg = FinetuneConfig(torch_threads=1, epochs=5, min_steps=0, batch_size=16, max_length=48, learning_rate=5e-3, seed=0)
     return train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
                        out_url=str(out / "model"), version="r001-gen")
 
@@ -63,7 +63,7 @@ def classifier_run(tmp_path_factory, minilm_classifier_dir, labels_file, task):
     from al_ray.finetune import FinetuneConfig, train_round
 
     out = tmp_path_factory.mktemp("clf_round")
-    cfg = FinetuneConfig(torch_threads=1, epochs=3, batch_size=16, max_length=32, learning_rate=2e-3, seed=0)
+    cfg = FinetuneConfig(torch_threads=1, epochs=3, min_steps=0, batch_size=16, max_length=32, learning_rate=2e-3, seed=0)
     return train_round(cfg, task, mode="classifier", base_model=str(minilm_classifier_dir), labels=[labels_file],
                        out_url=str(out / "model"), version="r001-clf")
 

@@ -7,7 +7,7 @@ from al_ray.finetune import peft_adapter as pa
 
 
 def _train(base, labels_file, task, out, mode, seed, max_length):
-    cfg = FinetuneConfig(torch_threads=1, epochs=2, batch_size=8, max_length=max_length, learning_rate=1e-3,
+    cfg = FinetuneConfig(torch_threads=1, epochs=2, min_steps=0, batch_size=8, max_length=max_length, learning_rate=1e-3,
                          seed=seed)
     r = train_round(cfg, task, mode=mode, base_model=str(base), labels=[labels_file], out_url=str(out),
                     version=f"seed{seed}")

@@ -47,7 +47,7 @@ def test_train_round_remote_on_ray_writes_to_s3(ray_cluster, s3, minilm_classifi
     fs = s3.filesystem()
     _upload_dir(fs, Path(minilm_classifier_dir), f"{run.removeprefix('s3://')}/base")
     out = f"{run}/rounds/r001/model"
-    cfg = FinetuneConfig(torch_threads=1, epochs=1, batch_size=8, max_length=24, learning_rate=1e-3)
+    cfg = FinetuneConfig(torch_threads=1, epochs=1, min_steps=0, batch_size=8, max_length=24, learning_rate=1e-3)
     result = train_round_remote(cfg, task, mode="classifier", base_model=f"{run}/base", labels=[l1, l2],
                                 out_url=out, version="r001-test", storage_options=opts, timeout_s=300)
     assert result.metrics["n_train"] == 40 and result.merged_url == f"{out}/merged"

@@ -24,6 +24,7 @@ def test_loss_decreases_and_outputs_are_published(classifier_run):
     assert m["target_modules"] == ["query", "value"] and m["modules_to_save"] == ["classifier"]
     assert m["version"] == "r001-clf" and m["base_version"] == "r000-zero-shot"
     assert m["seconds"] > 0
+    assert m["head_init"] == {"head_init": "keep"}  # the default: no warm start
     for url in (r.adapter_url, r.merged_url, r.metrics_url):
         assert storage.exists(url) and storage.is_done(url)
     assert storage.read_json(r.metrics_url) == m
@@ -54,7 +55,7 @@ def test_merged_checkpoint_equals_peft_model(classifier_run, minilm_classifier_d
 
 def test_rerun_of_a_completed_version_is_resumed(classifier_run, minilm_classifier_dir, labels_file, task):
     out = classifier_run.metrics_url.rsplit("/", 1)[0]
-    again = train_round(FinetuneConfig(torch_threads=1, epochs=3, max_length=32), task, mode="classifier",
+    again = train_round(FinetuneConfig(torch_threads=1, epochs=3, min_steps=0, max_length=32), task, mode="classifier",
                         base_model=str(minilm_classifier_dir), labels=[labels_file], out_url=out, version="r001-clf")
     assert again.resumed and again.metrics == classifier_run.metrics
 
@@ -62,7 +63,7 @@ def test_rerun_of_a_completed_version_is_resumed(classifier_run, minilm_classifi
 def test_checkpoint_with_other_labels_is_refused(minilm_classifier_dir, labels_file, tmp_path):
     other = TaskConfig(labels=["violating", "neither"])  # same names, other order
     with pytest.raises(ConfigError):
-        train_round(FinetuneConfig(torch_threads=1, epochs=1), other, mode="classifier",
+        train_round(FinetuneConfig(torch_threads=1, epochs=1, min_steps=0), other, mode="classifier",
                     base_model=str(minilm_classifier_dir), labels=[labels_file], out_url=str(tmp_path / "m"),
                     version="v")
     assert not storage.exists(str(tmp_path / "m" / "metrics.json"))

@@ -62,14 +62,14 @@ def test_prompt_encoding_keeps_the_answer_cue(tiny_llama_dir, task):
 
 
 def test_full_vocab_loss_also_learns(tiny_llama_dir, labels_file, task, tmp_path):
-    cfg = FinetuneConfig(torch_threads=1, epochs=2, max_length=48, learning_rate=3e-3, generative_loss="full_vocab")
+    cfg = FinetuneConfig(torch_threads=1, epochs=2, min_steps=0, max_length=48, learning_rate=3e-3, generative_loss="full_vocab")
     r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
                     out_url=str(tmp_path / "m"), version="fv")
     assert r.metrics["train_loss_after"] < r.metrics["train_loss_before"]
 
 
 def test_bfloat16_base_trains_float32_adapter(tiny_llama_dir, labels_file, task, tmp_path):
-    cfg = FinetuneConfig(epochs=1, max_length=48, learning_rate=3e-3, dtype="bfloat16", torch_threads=1)
+    cfg = FinetuneConfig(epochs=1, min_steps=0, max_length=48, learning_rate=3e-3, dtype="bfloat16", torch_threads=1)
     r = train_round(cfg, task, mode="generative", base_model=str(tiny_llama_dir), labels=[labels_file],
                     out_url=str(tmp_path / "m"), version="bf16")
     assert r.metrics["torch_threads"] == 1
