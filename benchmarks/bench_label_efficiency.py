@@ -240,6 +240,8 @@ def task_config(task: str):
     if task in TASKS:
         return davidson_task(task)
     info = json.loads((PREPARED[task] / "gold" / "dataset.json").read_text())
+    if info.get("preparer") == "al_ray.data.davidson":  # a Davidson subsample keeps its task's descriptions
+        return davidson_task(info["task"]).model_copy(update={"name": task})
     return TaskConfig(name=task, labels=info["labels"], positive_label=info.get("positive_label"),
                       label_descriptions=info.get("label_descriptions") or {})
 
@@ -843,6 +845,8 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
     data["machine"] = machine_info()
     data["frozen_embedding_baselines_design_md"] = FROZEN_BASELINES
     data["csv"] = str(csv_path)
+    for name, d in PREPARED.items():  # how each --dataset was made (its import command's settings)
+        data.setdefault("datasets", {})[name] = {"path": str(d), **json.loads((d / "gold" / "dataset.json").read_text())}
     if merge:
         merge_result_files(data, merge, st.mode)
 

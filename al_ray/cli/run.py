@@ -112,9 +112,35 @@ def status_cmd(
         t.add_row(str(rd["round"]), *[rd["steps"].get(s, {}).get("status", "") for s in STEPS],
                   "–" if k is None else f"{k:.3f}")
     console.print(t)
+    timing = seconds_table(m.rounds(), STEPS)
+    if timing is not None:
+        console.print(timing)
     info = m.data.get("status_info") or {}
     if info.get("detail"):
         console.print(info["detail"])
+
+
+def seconds_table(rounds: list[dict], steps: tuple[str, ...]) -> Table | None:
+    """Wall seconds of each round's steps (manifest ``seconds``) and the round total; None if none recorded."""
+    if not any("seconds" in st for rd in rounds for st in rd.get("steps", {}).values()):
+        return None
+    t = Table(title="wall time per step (s)")
+    t.add_column("round")
+    for s in steps:
+        t.add_column(s, justify="right")
+    t.add_column("total", justify="right")
+
+    def f(x) -> str:
+        return "" if not isinstance(x, (int, float)) else f"{x:.2f}"
+
+    for rd in rounds:
+        st = rd.get("steps", {})
+        total = rd.get("seconds")
+        if total is None:
+            vals = [v["seconds"] for v in st.values() if isinstance(v.get("seconds"), (int, float))]
+            total = sum(vals) if vals else None
+        t.add_row(str(rd["round"]), *[f(st.get(s, {}).get("seconds")) for s in steps], f(total))
+    return t
 
 
 def report_cmd(

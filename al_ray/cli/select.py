@@ -28,7 +28,7 @@ def select_command(
                                          "files that are relative or have moved."),
     n: Optional[int] = typer.Option(None, "--n", help="Batch size (default: config, else 100)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="boundary_pairs, cluster_margin, "
-                                           "top_uncertainty, entropy, margin, least_confidence, random."),
+                                           "top_uncertainty, entropy, margin, least_confidence, random, typical."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML/JSON config file (task: / selection:)."),
     round_: int = typer.Option(0, "--round", help="Round number written into the batch; seeds the RNG with --seed."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from al_ray.driver.stopping import StoppingConfig
 from al_ray.task import TaskConfig
@@ -77,6 +77,52 @@ class SimulationConfig(BaseModel):
     flip_prob: float = Field(0.05, ge=0, le=1, description="Per-expert chance of not giving the majority label.")
 
 
+class ColdStartConfig(BaseModel):
+    """``selection.cold_start``: the strategy of the first rounds, before labels exist.
+
+    Uncertainty of a zero-shot model is a poor first batch on skewed data (it can be nearly all
+    one true class); with no or few labels, typical members of distinct clusters do better
+    (Hacohen et al., ICML 2022, TypiClust). Rounds ``< rounds`` use ``strategy`` (whose pool is
+    then, by default, a seeded random sample stratified by predicted label); later rounds use
+    ``selection.strategy``. ``selection.cold_start: null`` or ``rounds: 0`` turns it off.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field("typical", description="Selection strategy of the cold-start rounds.")
+    rounds: int = Field(1, ge=0, description="Rounds 0 .. rounds-1 use the cold-start strategy; 0: off.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from al_ray.selection.strategies import STRATEGIES
+
+        if v not in STRATEGIES:
+            raise ValueError(f"unknown strategy {v!r}; choose one of {sorted(STRATEGIES)}")
+        return v
+
+
+def cold_start(selection: dict[str, Any]) -> ColdStartConfig | None:
+    """The run's cold start from its selection section: absent -> the default (typical, 1 round)."""
+    if "cold_start" not in selection:
+        return ColdStartConfig()
+    raw = selection["cold_start"]
+    if raw is None:
+        return None
+    cs = ColdStartConfig.model_validate(raw)
+    return cs if cs.rounds > 0 else None
+
+
+def selection_fields(selection: dict[str, Any], r: int) -> tuple[dict[str, Any], bool]:
+    """SelectionConfig fields for round r (cold_start resolved away) and whether it is a cold-start round."""
+    fields = {k: v for k, v in selection.items() if k != "cold_start"}
+    cs = cold_start(selection)
+    if cs is not None and r < cs.rounds:
+        fields["strategy"] = cs.strategy
+        return fields, True
+    return fields, False
+
+
 class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -85,7 +131,9 @@ class RunConfig(BaseModel):
     corpus: CorpusConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     scoring: dict[str, Any] = Field(default_factory=dict, description="al_ray.scoring.config.ScoringConfig fields.")
-    selection: dict[str, Any] = Field(default_factory=dict, description="al_ray.selection.config.SelectionConfig fields.")
+    selection: dict[str, Any] = Field(
+        default_factory=dict, description="al_ray.selection.config.SelectionConfig fields, plus `cold_start` "
+        "(ColdStartConfig: strategy of the first rounds; default typical for round 0; null: off).")
     labeling: dict[str, Any] = Field(default_factory=dict, description="al_ray.labeling.config.LabelingConfig fields.")
     finetune: dict[str, Any] = Field(default_factory=dict, description="al_ray.finetune.config.FinetuneConfig fields.")
     simulation: SimulationConfig | None = Field(
@@ -123,13 +171,27 @@ def validate_stages(config: RunConfig) -> None:
     from al_ray.scoring.config import ScoringConfig
     from al_ray.selection.config import SelectionConfig
 
+    def selection() -> None:
+        # cold_start is the driver's, not SelectionConfig's: it is validated on its own, then the
+        # selection config of a cold-start round and of a later round (both strategies must run).
+        sel = config.selection
+        try:
+            cs = cold_start(sel)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in ("cold_start", *err["loc"]))
+                problems.append(f"  selection.{loc}: {err['msg']}")
+            sel, cs = {**sel, "cold_start": None}, None
+        for r in sorted({0, cs.rounds if cs is not None else 0}):
+            SelectionConfig(**{**selection_fields(sel, r)[0], "n": config.run.batch_size})
+
+    problems: list[str] = []
     checks = {
         "scoring": lambda: ScoringConfig(**{**config.scoring, "task": config.task, "model": config.model.base or "."}),
-        "selection": lambda: SelectionConfig(**{**config.selection, "n": config.run.batch_size}),
+        "selection": selection,
         "labeling": lambda: LabelingConfig(**config.labeling),
         "finetune": lambda: FinetuneConfig(**config.finetune),
     }
-    problems = []
     for section, build in checks.items():
         try:
             build()

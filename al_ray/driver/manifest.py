@@ -54,8 +54,20 @@ class Manifest:
     def is_done(self, r: int, step: str) -> bool:
         return self.round(r)["steps"].get(step, {}).get("status") == "done"
 
-    def mark(self, r: int, step: str, status: str = "done", **info: Any) -> None:
-        self.round(r)["steps"][step] = {"status": status, "at": _now(), **info}
+    def mark(self, r: int, step: str, status: str = "done", *, seconds: float | None = None, **info: Any) -> None:
+        """Record a step; ``seconds`` is its wall time (the round's ``seconds`` is the sum over its steps).
+
+        A step redone after a resume replaces its entry, so the round total counts the work that
+        produced the round's outputs, not the time lost to an interruption.
+        """
+        entry: dict[str, Any] = {"status": status, "at": _now()}
+        if seconds is not None:
+            entry["seconds"] = round(float(seconds), 3)
+        rd = self.round(r)
+        rd["steps"][step] = {**entry, **info}
+        timed = [s["seconds"] for s in rd["steps"].values() if isinstance(s.get("seconds"), (int, float))]
+        if timed:
+            rd["seconds"] = round(sum(timed), 3)
         self.save()
 
     def step_info(self, r: int, step: str) -> dict[str, Any]:

@@ -8,13 +8,15 @@ Each round:
 4. select a batch, dispatch it to annotators (or simulated ones), ingest and resolve labels;
 5. split the new labels into train/eval (seeded, per id), fine-tune on every training label so far.
 
-Every step records completion in the manifest after writing its outputs, and every random draw
+Every step records completion (and its wall time, ``seconds``) in the manifest after writing its
+outputs, and every random draw
 comes from a generator seeded by (run seed, round, step), so a run killed at any point and resumed
 ends in the same state as one that was never interrupted.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -80,11 +82,13 @@ def run_loop(
         model = steps.model_for_round(ctx, r)
         if not manifest.is_done(r, "score"):
             log(f"[round {r}] scoring the corpus with model {model.version}")
+            t0 = time.perf_counter()
             info = steps.score(ctx, r, model)
-            manifest.mark(r, "score", **info)
+            manifest.mark(r, "score", seconds=_since(t0), **info)
         if not manifest.is_done(r, "evaluate"):
+            t0 = time.perf_counter()
             info = steps.evaluate(ctx, r)
-            manifest.mark(r, "evaluate", **info)
+            manifest.mark(r, "evaluate", seconds=_since(t0), **info)
         ev = manifest.step_info(r, "evaluate")
         log(f"[round {r}] " + steps.describe_eval(ev))
 
@@ -106,34 +110,45 @@ def run_loop(
             return _outcome(ctx, decision.reason, decision.detail)
         n = min(config.run.batch_size, config.run.label_budget - labels_used)
         if not manifest.is_done(r, "select"):
+            t0 = time.perf_counter()
             info = steps.select(ctx, r, n, rng_for(config.run.seed, r, "select"))
-            manifest.mark(r, "select", **info)
+            manifest.mark(r, "select", seconds=_since(t0), **info)
             log(f"[round {r}] selected {info['n_selected']} items from a pool of {info['pool_size']}")
         if not manifest.is_done(r, "export"):
+            t0 = time.perf_counter()
             info = steps.export(ctx, r, rng_for(config.run.seed, r, "export"))
-            manifest.mark(r, "export", **info)
+            manifest.mark(r, "export", seconds=_since(t0), **info)
         if not manifest.is_done(r, "labels"):
+            t0 = time.perf_counter()  # labels: simulated answers (if any) + import + resolve
             if config.simulation is not None:
                 steps.simulate(ctx, r, rng_for(config.run.seed, r, "simulate"))
             info = steps.labels(ctx, r)
             if info["status"] != "done":
-                manifest.mark(r, "labels", **info)
+                manifest.mark(r, "labels", seconds=_since(t0), **info)
                 manifest.set_status("waiting_for_labels", detail=info["detail"], round=r)
                 log(f"[round {r}] waiting for labels: {info['detail']}")
                 return _outcome(ctx, "waiting_for_labels", info["detail"])
-            manifest.mark(r, "labels", **info)
+            manifest.mark(r, "labels", seconds=_since(t0), **info)
             log(f"[round {r}] labels: {info['n_labels']} resolved, expert–expert kappa "
                 f"{_fmt(info.get('expert_kappa'))}, gate {'passed' if info.get('gate_passed') else 'FLAGGED'}")
         if not manifest.is_done(r, "split"):
-            manifest.mark(r, "split", **steps.split(ctx, r))
+            t0 = time.perf_counter()
+            info = steps.split(ctx, r)
+            manifest.mark(r, "split", seconds=_since(t0), **info)
         if not manifest.is_done(r, "finetune"):
             log(f"[round {r}] fine-tuning on {steps.n_train(ctx, r)} training labels")
+            t0 = time.perf_counter()
             info = steps.finetune(ctx, r)
-            manifest.mark(r, "finetune", **info)
+            manifest.mark(r, "finetune", seconds=_since(t0), **info)
         if one_round:
             manifest.set_status("round_done", detail=f"round {r} complete", next_round=r + 1)
             return _outcome(ctx, "round_done", f"round {r} complete")
         r += 1
+
+
+def _since(t0: float) -> float:
+    """Wall seconds since a ``time.perf_counter()`` reading (what the manifest records per step)."""
+    return time.perf_counter() - t0
 
 
 def _fmt(x: float | None) -> str:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from al_ray import storage
-from al_ray.driver.config import RunConfig
+from al_ray.driver.config import RunConfig, selection_fields
 from al_ray.driver.evaluate import agreement, predictions_for
 from al_ray.driver.manifest import Manifest
 from al_ray.errors import AlRayError
@@ -246,16 +246,21 @@ def select(ctx: RunContext, r: int, n: int, rng: np.random.Generator) -> dict[st
     from al_ray.selection.api import select_batch
     from al_ray.selection.config import SelectionConfig
 
-    fields = dict(ctx.config.selection)
+    fields, cold = selection_fields(ctx.config.selection, r)
     fields.update(n=n, seed=int(rng.integers(2**31 - 1)))
     cfg = SelectionConfig(**fields)
+    if cold:
+        later = ctx.config.selection.get("strategy", SelectionConfig.model_fields["strategy"].default)
+        ctx.log(f"[round {r}] cold start: selecting with {cfg.strategy} from a {cfg.effective_pool_order()} pool "
+                f"(selection.cold_start; later rounds use {later})")
     res = select_batch(cfg, ctx.config.task, ctx.layout.scores(r), ctx.config.corpus.url,
                        ctx.layout.batch_dir(r), round=r, exclude_ids=excluded_ids(ctx, r), storage_options=ctx.so,
                        candidates_url=ctx.layout.candidates(r))
     for w in getattr(res, "warnings", []) or []:
         ctx.log(f"[round {r}] selection warning: {w}")
     return {"n_selected": int(res.n_selected), "pool_size": int(res.pool_size),
-            "dropped_duplicates": int(getattr(res, "dropped_duplicates", 0)), "strategy": cfg.strategy}
+            "dropped_duplicates": int(getattr(res, "dropped_duplicates", 0)), "strategy": cfg.strategy,
+            "cold_start": cold, "pool_order": cfg.effective_pool_order(), "pool_stratified": cfg.effective_stratify()}
 
 
 # ----------------------------------------------------------------------------- labels

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Measure = Literal["entropy", "margin", "least_confidence"]
 
@@ -76,17 +76,24 @@ class SelectionConfig(BaseModel):
 
     n: int = Field(100, ge=1, description="Items in the labelling batch.")
     strategy: str = Field("boundary_pairs", description="Strategy name: boundary_pairs, "
-                          "cluster_margin, top_uncertainty, entropy, margin, least_confidence, random.")
+                          "cluster_margin, top_uncertainty, entropy, margin, least_confidence, random, "
+                          "typical (TypiClust-style cold start for rounds with no or few labels).")
     measure: Measure = Field("entropy", description="Uncertainty measure for the pool and for "
                              "uncertainty-ranked strategies (margin: smaller is more uncertain).")
     pool_size: int | None = Field(None, ge=1, description="Candidates kept from the score files; "
                                   "None: pool_factor * n, clamped to [1000, 100000].")
     pool_factor: int = Field(20, ge=1, description="Default pool size as a multiple of n.")
-    stratify: bool = Field(False, description="Keep the top ceil(pool_size / n_labels) per predicted "
-                           "label instead of the top pool_size overall.")
+    pool_order: Literal["auto", "uncertainty", "random"] = Field(
+        "auto", description="Which rows of the score files make the pool: 'uncertainty' the most "
+        "uncertain ones; 'random' a seeded random sample (rows ranked by a hash of (seed, id), so it "
+        "streams in bounded memory like the uncertainty ranking and does not depend on file layout); "
+        "'auto': what the strategy asks for (random for typical, uncertainty for the others).")
+    stratify: bool | None = Field(None, description="Keep the top ceil(pool_size / n_labels) per "
+                                  "predicted label (by pool_order) instead of the top pool_size overall; "
+                                  "None: what the strategy asks for (True for typical, else False).")
     threshold: float | None = Field(
         None, description="Keep only rows at least this uncertain (entropy: entropy_norm >= t, in "
-        "[0, 1]; least_confidence >= t; margin <= t), still capped at pool_size (most uncertain first).")
+        "[0, 1]; least_confidence >= t; margin <= t), still capped at pool_size (first by pool_order).")
     exclude_empty_text: bool = Field(True, description="Skip rows the scorer flagged empty_text.")
     nan_policy: Literal["warn", "error"] = Field(
         "warn", description="Rows whose measure or probabilities are NaN: 'warn' skips them and "
@@ -105,7 +112,8 @@ class SelectionConfig(BaseModel):
     boundary: BoundaryConfig = Field(default_factory=BoundaryConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
-    seed: int = Field(0, description="Seed of the numpy Generator passed to the strategy and k-means.")
+    seed: int = Field(0, description="Seed of the numpy Generator passed to the strategy and k-means, "
+                      "and of the random pool (pool_order 'random').")
     io_workers: int = Field(4, ge=1, le=64, description="Score/corpus files read concurrently.")
     read_batch_size: int = Field(131072, ge=1024, description="Rows per record batch when streaming.")
     threads: int | None = Field(
@@ -115,13 +123,24 @@ class SelectionConfig(BaseModel):
     write_candidates: bool = Field(True, description="Write candidates.parquet (pool + text + "
                                    "embedding + duplicate_of) beside the batch.")
 
-    @model_validator(mode="after")
-    def _check(self) -> "SelectionConfig":
+    @field_validator("strategy")
+    @classmethod
+    def _check(cls, v: str) -> str:  # a field validator, so the error is located at `strategy`
         from al_ray.selection.strategies import STRATEGIES
 
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {sorted(STRATEGIES)}")
-        return self
+        if v not in STRATEGIES:
+            raise ValueError(f"unknown strategy {v!r}; choose one of {sorted(STRATEGIES)}")
+        return v
+
+    def effective_pool_order(self) -> str:
+        from al_ray.selection.strategies import STRATEGIES
+
+        return STRATEGIES[self.strategy].pool_order if self.pool_order == "auto" else self.pool_order
+
+    def effective_stratify(self) -> bool:
+        from al_ray.selection.strategies import STRATEGIES
+
+        return bool(STRATEGIES[self.strategy].pool_stratify if self.stratify is None else self.stratify)
 
     def effective_pool_size(self) -> int:
         if self.pool_size is not None:

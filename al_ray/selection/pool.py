@@ -12,6 +12,14 @@ two passes.
 Once the pool is warm most row groups of a large corpus end after the light pass. The ranking
 is a total order (uncertainty descending, then file index, then row), so the pool is the exact
 top-K whatever order the worker threads finish in.
+
+``pool_order: random`` (a cold start's representative pool, e.g. for the ``typical`` strategy)
+reuses all of this unchanged with another priority: a uniform [0, 1) number hashed from (seed, id)
+(``random_priority``) instead of the uncertainty. Top-K by a hash is a seeded random sample without
+replacement, so the random pool keeps the bounded memory, the light-pass cut-off, the
+exclusions/thresholds and, with ``stratify``, the per-predicted-label strata of the uncertainty
+pool; and because the hash is of the id (not file/row), the sample does not depend on how the
+corpus is sharded or which worker finishes first. The light pass then decodes ``id`` too.
 """
 
 from __future__ import annotations
@@ -61,6 +69,54 @@ def priority(measure: str, values: np.ndarray) -> np.ndarray:
     return -values if measure == "margin" else values
 
 
+_HASH_MULT = np.uint64(0x100000001B3)  # FNV-64 prime, as the polynomial base
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser (a bijection of uint64 with good avalanche)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def random_priority(ids: pa.Array | pa.ChunkedArray, seed: int) -> np.ndarray:
+    """A uniform [0, 1) float64 per id, a pure function of (seed, id text): the random pool's rank.
+
+    Vectorised over the UTF-8 bytes (polynomial hash mod 2**64 of the bytes, then the length and
+    the seed mixed in through splitmix64), so it costs O(bytes) numpy work per row group; null
+    ids hash like the empty string.
+    """
+    if isinstance(ids, pa.ChunkedArray):
+        chunks = ids.chunks
+        if not chunks:
+            return np.zeros(0, dtype=np.float64)
+        return np.concatenate([random_priority(c, seed) for c in chunks])
+    arr = pc.cast(ids, pa.large_string()) if ids.type != pa.large_string() else ids
+    arr = pc.fill_null(arr, "")
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.float64)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    lengths = np.diff(offsets)
+    with np.errstate(over="ignore"):
+        h = np.zeros(n, dtype=np.uint64)
+        if hi > lo:
+            b = data[lo:hi].astype(np.uint64) + np.uint64(1)
+            ends = np.repeat(offsets[1:] - lo, lengths)
+            exp = ends - 1 - np.arange(hi - lo, dtype=np.int64)  # byte j of a string of length L: P^(L-1-j)
+            powers = np.ones(int(lengths.max()), dtype=np.uint64)  # 1, P, P^2, ... (mod 2**64)
+            powers[1:] = np.cumprod(np.full(len(powers) - 1, _HASH_MULT, dtype=np.uint64), dtype=np.uint64)
+            terms = b * powers[exp]
+            cs = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(terms, dtype=np.uint64)])
+            h = cs[offsets[1:] - lo] - cs[offsets[:-1] - lo]  # wraps mod 2**64: exact
+        s = _mix64(np.array([np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF) ^ np.uint64(0xD1B54A32D192ED03)]))[0]
+        z = _mix64(_mix64(h ^ s) + lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
 def _passes(p: np.ndarray, key: np.ndarray, cut_p: np.ndarray | float, cut_key: np.ndarray | int) -> np.ndarray:
     """Rows that rank strictly before the cut-off (p desc, key asc); NaN never passes."""
     return (p > cut_p) | ((p == cut_p) & (key < cut_key))
@@ -105,7 +161,9 @@ class _Scanner:
         self.labels = labels
         self.label_index = {lab: i for i, lab in enumerate(labels)}
         self.measure = config.measure
-        self.n_strata = len(labels) if config.stratify else 1
+        self.order = config.effective_pool_order()
+        self.seed = config.seed
+        self.n_strata = len(labels) if config.effective_stratify() else 1
         pool = config.effective_pool_size()
         self.k = math.ceil(pool / self.n_strata)
         self.exclude = exclude
@@ -154,6 +212,8 @@ class _Scanner:
         if has_embedding:
             heavy.append(self.embedding_column)
         light = [self.measure]
+        if self.order == "random":
+            light.append(schemas.ID)
         if self.n_strata > 1:
             light.append(schemas.PREDICTED)
         if self.config.exclude_empty_text and "empty_text" in names:
@@ -176,7 +236,10 @@ class _Scanner:
             # -- light pass
             lt = pa.Table.from_batches(list(pf.iter_batches(batch_size=bs, row_groups=[rg], columns=light)))
             raw = lt.column(self.measure).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            p = priority(self.measure, raw)
+            if self.order == "random":  # rank by hash(seed, id); rows with a NaN measure still drop
+                p = np.where(np.isnan(raw), np.nan, random_priority(lt.column(schemas.ID), self.seed))
+            else:
+                p = priority(self.measure, raw)
             nan = np.isnan(p)
             stats["rows"] += n_rg
             stats["nan_rows"] += int(nan.sum())
@@ -302,7 +365,8 @@ def list_score_files(scores_url: str, storage_options: Mapping[str, Any] | None 
 def extract_pool(scores_url: str, config: SelectionConfig, *, exclude_ids: Iterable[str] = (),
                  storage_options: Mapping[str, Any] | None = None,
                  files: list[str] | None = None) -> PoolResult:
-    """Stream every score file under ``scores_url`` and return the most uncertain candidates.
+    """Stream every score file under ``scores_url`` and return the most uncertain candidates
+    (``pool_order`` 'uncertainty') or a seeded random sample of them ('random').
 
     Raises EmptyPoolError when nothing is left after exclusions, InputError for malformed files
     or (unless ``config.allow_mixed_versions``) files from different model versions.
@@ -407,12 +471,16 @@ def extract_pool(scores_url: str, config: SelectionConfig, *, exclude_ids: Itera
             f"{totals['nan_rows'] + totals['nan_prob_rows']} NaN"
             + (f", {totals['past_threshold']} past threshold {config.threshold}" if config.threshold is not None else ""))
     if config.threshold is not None and totals["past_threshold"] > len(pool):
-        warnings.append(f"{totals['past_threshold']} rows pass threshold {config.threshold}; kept the "
-                        f"{len(pool)} most uncertain (pool_size)")
+        kept = (f"the {len(pool)} most uncertain" if scanner.order == "uncertainty"
+                else f"a seeded random sample of {len(pool)}")
+        warnings.append(f"{totals['past_threshold']} rows pass threshold {config.threshold}; kept {kept} (pool_size)")
+    if scanner.order == "random":  # the rows stay in sample order; _uncertainty keeps its meaning
+        unc = priority(config.measure, pool.column(config.measure).to_numpy(zero_copy_only=False))
+        pool = pool.set_column(pool.schema.get_field_index("_prio"), "_prio", pa.array(unc, pa.float64()))
     pool = pool.drop_columns(["_key", "_stratum"]).rename_columns(
         [c if c != "_prio" else "_uncertainty" for c in pool.column_names if c not in ("_key", "_stratum")])
     stats = dict(totals, files=len(files), pool_size=len(pool), k_per_stratum=scanner.k,
-                 strata=n_strata, embedding_in_scores=embedding_files == len(files))
+                 strata=n_strata, order=scanner.order, embedding_in_scores=embedding_files == len(files))
     return PoolResult(table=pool, labels=labels, files=files, rows_scanned=totals["rows"],
                       model_versions=versions, model_ids=sorted(model_ids), stats=stats, warnings=warnings)
 

@@ -9,6 +9,7 @@ from al_ray.selection.strategies.boundary_pairs import BoundaryPairs
 from al_ray.selection.strategies.cluster_margin import ClusterMargin
 from al_ray.selection.strategies.random import RandomSampling
 from al_ray.selection.strategies.top_uncertainty import LeastConfidence, MaxEntropy, SmallestMargin, TopUncertainty
+from al_ray.selection.strategies.typical import Typical
 
 if TYPE_CHECKING:
     from al_ray.selection.config import SelectionConfig
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, type[SelectionStrategy]] = {
     "margin": SmallestMargin,
     "least_confidence": LeastConfidence,
     "random": RandomSampling,
+    "typical": Typical,
 }
 
 
@@ -38,4 +40,4 @@ def build_strategy(config: "SelectionConfig") -> SelectionStrategy:
 
 
 __all__ = ["STRATEGIES", "BoundaryPairs", "ClusterMargin", "LeastConfidence", "MaxEntropy", "RandomSampling",
-           "Selection", "SelectionStrategy", "SmallestMargin", "TopUncertainty", "build_strategy"]
+           "Selection", "SelectionStrategy", "SmallestMargin", "TopUncertainty", "Typical", "build_strategy"]

@@ -36,6 +36,10 @@ class SelectionStrategy(ABC):
 
     name: ClassVar[str] = "strategy"
     needs_embeddings: ClassVar[bool] = False
+    # The candidate pool this strategy wants when SelectionConfig leaves pool_order / stratify on
+    # 'auto' (None): the most uncertain rows, unstratified, unless a strategy says otherwise.
+    pool_order: ClassVar[str] = "uncertainty"
+    pool_stratify: ClassVar[bool] = False
 
     def select(self, pool: Candidates, n: int, rng: np.random.Generator) -> Selection:
         if n < 1:

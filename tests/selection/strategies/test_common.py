@@ -81,6 +81,6 @@ def test_embedding_strategies_need_embeddings(pool):
     from al_ray.errors import InputError
 
     pool.embeddings = None
-    for name in ("boundary_pairs", "cluster_margin"):
+    for name in ("boundary_pairs", "cluster_margin", "typical"):
         with pytest.raises(InputError):
             STRATEGIES[name]().select(pool, 5, np.random.default_rng(0))
