@@ -63,7 +63,7 @@ from benchmarks.bench_label_efficiency import (
     predict,
     prepare_split,
     random_labels,
-    test_split_sha,
+    split_from_prepared,
 )
 from benchmarks.common import log, now_utc
 
@@ -100,24 +100,6 @@ def task_config(name: str, prepared: Path | None = None):
         return TaskConfig(**SPAM_TASK)
     info = json.loads((prepared / "gold" / "dataset.json").read_text())  # type: ignore[operator]
     return TaskConfig(name=name, labels=info["labels"], positive_label=info.get("positive_label"))
-
-
-def split_from_prepared(data: Path, name: str, seed: int, labels: Sequence[str]) -> Split:
-    """A Split from any prepared data set (DIR/corpus shards + DIR/gold/gold.parquet)."""
-    import pyarrow.parquet as pq
-
-    gold = pq.read_table(data / "gold" / "gold.parquet")
-    corpus = pq.ParquetDataset(str(data / "corpus")).read(columns=["id", "text"])
-    text_of = dict(zip([str(i) for i in corpus["id"].to_pylist()], corpus["text"].to_pylist()))
-    ids = [str(i) for i in gold["id"].to_pylist()]
-    lab, spl = gold["label"].to_pylist(), gold["split"].to_pylist()
-    tr = [k for k, s in enumerate(spl) if s != "test"]
-    te = [k for k, s in enumerate(spl) if s == "test"]
-    test_ids = [ids[k] for k in te]
-    return Split(task=name, seed=seed, labels=list(labels), gold_table=gold,
-                 train_ids=[ids[k] for k in tr], train_texts=[text_of[ids[k]] for k in tr],
-                 train_gold=[lab[k] for k in tr], test_ids=test_ids, test_texts=[text_of[i] for i in test_ids],
-                 test_gold=[lab[k] for k in te], test_sha=test_split_sha(test_ids))
 
 
 def load_split(name: str, seed: int, work: Path, prepared: Path | None, csv: Path, sms: Path) -> Split:
@@ -170,7 +152,7 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
     for c in cells:
         if c.get("status") == "done" and c.get("kappa") is not None:
             groups.setdefault(f"{c['dataset']}|{c['recipe']}|{c['budget']}", []).append(c["kappa"])
-    return {k: {"mean": round(float(np.mean(v)), 4), "std": round(float(np.std(v, ddof=1)), 4) if len(v) > 1 else None,
+    return {k: {"mean": round(float(np.mean(v)), 6), "std": round(float(np.std(v, ddof=1)), 6) if len(v) > 1 else None,
                 "n_seeds": len(v), "per_seed": [round(x, 4) for x in v]} for k, v in sorted(groups.items())}
 
 
