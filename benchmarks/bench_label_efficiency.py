@@ -640,8 +640,8 @@ def summarise(cells: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             vals = np.array([k for _, k in ks])
             out.setdefault(task, {})[arm] = {
-                "mean": round(float(vals.mean()), 4),
-                "std": round(float(vals.std(ddof=1)), 4) if len(vals) > 1 else None,
+                "mean": round(float(vals.mean()), 6),  # 6 places: the tables print 3 without double rounding
+                "std": round(float(vals.std(ddof=1)), 6) if len(vals) > 1 else None,
                 "min": round(float(vals.min()), 4), "max": round(float(vals.max()), 4),
                 "n_seeds": len(vals), "seeds": [s for s, _ in ks],
             }
@@ -732,7 +732,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
             s = np.array([np.std(by_x[x]) for x in xs])
             n_part = sum(c.get("status") == "partial" for c in loop)
             ax.plot(xs, m, "o-", color="tab:blue", lw=2,
-                    label=f"(a) loop, boundary pairs (n={len(loop)} seeds"
+                    label=f"(a) loop (n={len(loop)} seeds"
                           + (f", {n_part} unfinished" if n_part else "") + ")")
             ax.fill_between(xs, m - s, m + s, color="tab:blue", alpha=0.15)
         # (b) per budget
@@ -748,6 +748,15 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
             s = np.array([np.std(by_n[x]) for x in xs])
             ax.errorbar(xs, m, yerr=s, fmt="s--", color="tab:orange", capsize=3,
                         label=f"(b) random expert labels (n={len(rb)} seeds)")
+        by_f: dict[int, list[float]] = {}
+        for c in (c for c in tc if c["arm"] == "e_floor"):
+            for p in c["points"]:
+                if p.get("kappa") is not None:
+                    by_f.setdefault(p["labels_used"], []).append(p["kappa"])
+        if by_f:
+            xs = sorted(by_f)
+            ax.plot(xs, [np.mean(by_f[x]) for x in xs], "^:", color="tab:purple",
+                    label="(e) frozen-embedding floor, same random labels")
         zs = [c["kappa"] for c in tc if c["arm"] == "zero_shot" and c.get("kappa") is not None]
         if zs and not by_x:
             ax.plot([0], [np.mean(zs)], "o", color="tab:gray", label="zero-shot (no labels)")
@@ -761,6 +770,9 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
                 if len(ks) > 1:
                     ax.axhspan(np.mean(ks) - np.std(ks), np.mean(ks) + np.std(ks), color=color, alpha=0.1)
         fb = FROZEN_BASELINES.get(task)
+        ax.set_xlabel("expert labels used (items)")
+        ax.set_ylabel("Cohen's kappa vs experts (test split)")
+        ax.grid(alpha=0.3)
         if fb is None:  # a prepared data set: no DESIGN.md reference lines
             ax.set_xlim(-10, xmax)
             ax.set_title(f"{task} ({data['mode']}; seeds {','.join(map(str, seeds))})")
@@ -775,10 +787,7 @@ def plot(data: dict[str, Any], path: Path) -> Path | None:
         ax.plot([500], [fb["b_random_500"]], "x", color="tab:orange", ms=9, label="frozen LR: 500 random")
         ax.plot([500], [fb["a_margin_kmeans_500"]], "+", color="tab:blue", ms=11, label="frozen LR: 500 margin+k-means")
         ax.set_xlim(-10, max(xmax, 530))
-        ax.set_xlabel("expert labels used (items)")
-        ax.set_ylabel("Cohen's kappa vs experts (test split)")
         ax.set_title(f"Davidson: {task} ({data['mode']}; seeds {','.join(map(str, seeds))})")
-        ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

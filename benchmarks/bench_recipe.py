@@ -15,7 +15,11 @@ weighting 'balanced'; they differ only in the fields named):
   epochs      the old default: 5 epochs, head kept from the zero-shot checkpoint (min_steps 0, head_init keep)
   steps       a step budget: at least 150 optimiser steps (min_steps 150), head kept
   warm        head warm start (head_init logistic), 5 epochs (min_steps 0)
-  warm_steps  head warm start + at least 150 steps: the new default
+  warm_steps  head warm start + at least 150 steps
+  warm_c001_steps  the same with the warm start fitted at C=0.01 (a less confident head)
+
+The new defaults (``FinetuneConfig``: min_steps 150, head_init keep) are the ``steps`` recipe: the
+warm start measured worse (RESULTS.md section 1b).
 
 Data sets (read in place from ../shared/datasets, never copied):
   violating, hate   the Davidson tweets, prepared exactly as the label-efficiency benchmark does

@@ -107,10 +107,12 @@ def status_cmd(
     for s in STEPS:
         t.add_column(s)
     t.add_column("kappa", justify="right")
+    t.add_column("holdout kappa", justify="right")
     for rd in m.rounds():
-        k = rd["steps"].get("evaluate", {}).get("kappa")
+        ev = rd["steps"].get("evaluate", {})
+        k, hk = ev.get("kappa"), ev.get("holdout_kappa")
         t.add_row(str(rd["round"]), *[rd["steps"].get(s, {}).get("status", "") for s in STEPS],
-                  "–" if k is None else f"{k:.3f}")
+                  "–" if k is None else f"{k:.3f}", "–" if hk is None else f"{hk:.3f}")
     console.print(t)
     timing = seconds_table(m.rounds(), STEPS)
     if timing is not None:
