@@ -169,6 +169,8 @@ def markdown_table(data: dict[str, Any]) -> str:
              "| --- | --- | " + " | ".join("---" for _ in budgets) + " |"]
     for d in datasets:
         for r in recipes:
+            if not any(f"{d}|{r}|{b}" in summ for b in budgets):
+                continue
             row = []
             for b in budgets:
                 s = summ.get(f"{d}|{r}|{b}")
