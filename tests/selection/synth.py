@@ -63,8 +63,10 @@ def score_table(ids: list[str], probs: np.ndarray, labels: list[str], shard: str
 
 def write_corpus_and_scores(root: str, texts: list[str], probs: np.ndarray, labels: list[str], *,
                             n_shards: int = 2, version: str = "v1", storage_options=None,
-                            row_group_size: int | None = None) -> tuple[str, str]:
-    """Corpus shards (id, text) and one score file per shard under root/{corpus,scores}."""
+                            row_group_size: int | None = None,
+                            embeddings: np.ndarray | None = None) -> tuple[str, str]:
+    """Corpus shards (id, text) and one score file per shard under root/{corpus,scores}
+    (with an ``embedding`` column when ``embeddings`` is given: selection's source 'scores')."""
     corpus, scores = storage.join(root, "corpus"), storage.join(root, "scores")
     n = len(texts)
     bounds = np.linspace(0, n, n_shards + 1).astype(int)
@@ -75,6 +77,9 @@ def write_corpus_and_scores(root: str, texts: list[str], probs: np.ndarray, labe
         kw = {"row_group_size": row_group_size} if row_group_size else {}
         storage.write_parquet_atomic(pa.table({"id": ids, "text": texts[lo:hi]}), shard_url, storage_options, **kw)
         t = score_table(ids, probs[lo:hi], labels, shard_url, np.arange(hi - lo), version)
+        if embeddings is not None:
+            flat = pa.array(np.asarray(embeddings[lo:hi]).reshape(-1))
+            t = t.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]))
         storage.write_parquet_atomic(t, storage.join(scores, f"part-{s:03d}.parquet"), storage_options, **kw)
         storage.mark_done(storage.join(scores, f"part-{s:03d}.parquet"), {}, storage_options)
     storage.write_json_atomic(storage.join(scores, "_summary.json"), {"rows": n}, storage_options)

@@ -10,12 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from al_ray import storage
 from al_ray.selection import SelectionConfig, select_batch
 from al_ray.selection.strategies import STRATEGIES, Typical, build_strategy
 from al_ray.selection.strategies.typical import allocate, typicality
 from al_ray.task import TaskConfig
-from tests.selection.synth import make_candidates, score_table, unit
+from tests.selection.synth import make_candidates, unit, write_corpus_and_scores
 
 LABELS = ["neither", "violating"]
 TASK = TaskConfig(labels=LABELS, positive_label="violating")
@@ -177,15 +176,8 @@ def skewed_world(root: str, seed: int, n: int = 6000, pos_rate: float = 0.05, pr
     truth, p, emb, topic = truth[perm], p[perm], emb[perm], topic[perm]
     probs = np.column_stack([1 - p, p])
     texts = [f"item {i} topic {topic[i]} " + " ".join(rng.choice(list("abcdefghij"), 8)) for i in range(n)]
-    half = n // 2
-    for s, (lo, hi) in enumerate(((0, half), (half, n))):
-        ids = [f"doc{i}" for i in range(lo, hi)]
-        shard = f"{root}/corpus/part-{s}.parquet"
-        storage.write_parquet_atomic(pa.table({"id": ids, "text": texts[lo:hi]}), shard, row_group_size=512)
-        t = score_table(ids, probs[lo:hi], LABELS, shard, np.arange(hi - lo))
-        t = t.append_column("embedding", pa.FixedSizeListArray.from_arrays(pa.array(emb[lo:hi].reshape(-1)), d))
-        storage.write_parquet_atomic(t, f"{root}/scores/part-{s}.parquet", row_group_size=512)
-    return f"{root}/corpus", f"{root}/scores", {f"doc{i}": bool(truth[i]) for i in range(n)}
+    corpus, scores = write_corpus_and_scores(str(root), texts, probs, LABELS, row_group_size=512, embeddings=emb)
+    return corpus, scores, {f"doc{i}": bool(truth[i]) for i in range(n)}
 
 
 def _batch(root, corpus, scores, strategy: str, seed: int, out: str) -> pa.Table:
