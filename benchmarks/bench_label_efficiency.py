@@ -318,12 +318,13 @@ def crowd_labels(split: Split, ids: Sequence[str], rng: np.random.Generator) -> 
 
 # ----------------------------------------------------------------------------------------- model
 
-def build_base(task: str, out: Path) -> Path:
+def build_base(task: str, out: Path, cfg=None) -> Path:
+    """The round-0 zero-shot classifier of ``task`` (or of the TaskConfig ``cfg``), built once."""
     from al_ray.models import build_zero_shot_classifier
 
     if (out / "config.json").exists():
         return out
-    cfg = task_config(task)
+    cfg = cfg or task_config(task)
     return build_zero_shot_classifier(out, cfg.labels, cfg.label_descriptions, version="r000-zero-shot")
 
 

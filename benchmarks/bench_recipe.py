@@ -54,6 +54,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
+from benchmarks import bench_label_efficiency as le
 from benchmarks.bench_label_efficiency import (
     DEFAULT_CSV,
     FULL,
@@ -94,16 +95,15 @@ SPAM_TASK = {"name": "sms-spam", "labels": ["ham", "spam"], "positive_label": "s
 
 
 def task_config(name: str, prepared: Path | None = None):
+    """Spam's task is defined here (its file has no descriptions); every other one is the
+    label-efficiency benchmark's (Davidson tasks, or a prepared set's dataset.json)."""
     from al_ray.task import TaskConfig
 
-    if name in ("violating", "hate"):
-        from al_ray.data.davidson import davidson_task
-
-        return davidson_task(name)
     if name == "spam":
         return TaskConfig(**SPAM_TASK)
-    info = json.loads((prepared / "gold" / "dataset.json").read_text())  # type: ignore[operator]
-    return TaskConfig(name=name, labels=info["labels"], positive_label=info.get("positive_label"))
+    if prepared is not None:
+        le.PREPARED[name] = prepared
+    return le.task_config(name)
 
 
 def load_split(name: str, seed: int, work: Path, prepared: Path | None, csv: Path, sms: Path) -> Split:
@@ -210,7 +210,7 @@ def run(datasets: Sequence[str], seeds: Sequence[int], budgets: Sequence[int], r
             work = WORK / f"{name}-s{seed}"
             split = load_split(name, seed, work, prepared, csv, sms)
             task = task_config(name, prepared)
-            base = build_base(name, work / "base_model") if name in ("violating", "hate") else _build_base(task, work)
+            base = build_base(name, work / "base_model", task)
             ids, texts, labels = random_labels(split, FULL, max(budgets))  # arm (b)'s subsets and labels
             feats = FrozenFeatures(base, split.labels, threads) if "floor" in recipes else None
             log(f"{name} seed {seed}: {len(split.train_ids)} train / {len(split.test_ids)} test ({split.test_sha})")
@@ -267,15 +267,6 @@ def _same_training(cells: list[dict[str, Any]], key: tuple, recipe: str, budget:
                 and mine is not None and effective_training(c["recipe"], budget) == mine):
             return c
     return None
-
-
-def _build_base(task, work: Path) -> Path:
-    from al_ray.models import build_zero_shot_classifier
-
-    out = work / "base_model"
-    if (out / "config.json").exists():
-        return out
-    return build_zero_shot_classifier(out, task.labels, task.label_descriptions, version="r000-zero-shot")
 
 
 def main(argv: list[str] | None = None) -> int:

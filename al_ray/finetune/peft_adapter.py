@@ -503,8 +503,9 @@ def warm_start_head(lm: LoraModel, texts: Sequence[str], label_ids: Sequence[int
     _, linear = found
     x = head_features(lm, texts, max_length=max_length, device=device)
     scaler = StandardScaler().fit(x)
+    xs = scaler.transform(x)
     clf = LogisticRegression(C=c, class_weight=dict(enumerate(weights)), max_iter=5000,
-                             random_state=seed).fit(scaler.transform(x), y)
+                             random_state=seed).fit(xs, y)
     coef = clf.coef_ / scaler.scale_  # [1 or K, d], in raw feature units
     intercept = clf.intercept_ - coef @ scaler.mean_
     if k == 2:  # sklearn's binary model is one row (logit of class 1); a 2-row head splits it in halves
@@ -513,7 +514,7 @@ def warm_start_head(lm: LoraModel, texts: Sequence[str], label_ids: Sequence[int
     with torch.no_grad():
         linear.weight.copy_(torch.as_tensor(coef, dtype=linear.weight.dtype))
         linear.bias.copy_(torch.as_tensor(intercept, dtype=linear.bias.dtype))
-    return {"head_init": "logistic", "c": c, "train_accuracy": round(float(clf.score(scaler.transform(x), y)), 4),
+    return {"head_init": "logistic", "c": c, "train_accuracy": round(float(clf.score(xs, y)), 4),
             "n_features": int(x.shape[1])}
 
 
