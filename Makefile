@@ -4,8 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_run
+# Label Studio (the live labelling tests' server) lives in its own venv in the user's cache, never in
+# .venv: its Django/pydantic pins must not touch vLLM's. ~1 GB, ~80 s to install on a cold cache.
+LS_VERSION := 1.23.2
+LS_VENV ?= $(HOME)/.cache/al_ray/label-studio-$(LS_VERSION)
+LS_STAMP := $(LS_VENV)/.al-ray-installed
+export AL_RAY_LABEL_STUDIO_VENV := $(LS_VENV)
 
-.PHONY: install demo test test-fast bench bench-full clean
+.PHONY: install labelstudio demo test test-fast bench bench-full clean
 
 install: $(STAMP)
 
@@ -23,10 +29,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import vllm, ray, transformers, peft, al_ray; print('al-ray environment ok')"
 	touch $(STAMP)
 
+# Idempotent: the stamp is written last by tests/servers.py::ensure_label_studio (which the test
+# fixture also calls, so `pytest` alone works too); a second `make labelstudio` does nothing.
+labelstudio: $(LS_STAMP)
+
+$(LS_STAMP): | $(STAMP)
+	$(BIN)/python -m tests.servers install-label-studio
+
 demo: install
 	$(BIN)/al-ray demo --out $(DEMO_OUT)
 
-test: install
+test: install labelstudio
 	$(BIN)/python -m pytest tests -q
 
 test-fast: install

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-MODEL_VERSION_FILE = "al_ray_version.txt"
+from al_ray.layout import MODEL_VERSION_FILE
 
 
 def minilm_path() -> Path:

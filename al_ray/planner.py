@@ -95,6 +95,17 @@ class Plan:
         return d
 
 
+def gpu_hours(engines: float, gpus_per_engine: float, wall_s: float) -> float:
+    """The cost model (the module docstring's ``gpu_hours``): every engine holds its GPUs for the whole
+    wall time, start-up included. The nightly summary's estimate uses it too
+    (``al_ray.nightly.run.estimate_cost``)."""
+    return engines * gpus_per_engine * wall_s / 3600.0
+
+
+def cost(hours: float, price_per_gpu_hour: float) -> float:
+    return hours * float(price_per_gpu_hour)
+
+
 def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
     if value is None:
         return
@@ -289,11 +300,11 @@ def plan_capacity(
 
     wall = startup + work / engines
     shard_time = (rows / shards) / rate + overhead
-    gpu_hours = engines * gpe * wall / 3600.0
+    hours = gpu_hours(engines, gpe, wall)
     return Plan(
         rows=float(rows), engines=engines, gpus=engines * gpe, rate_rows_per_s_per_engine=rate,
-        work_engine_s=work, wall_s=wall, wall_s_upper=wall + shard_time, gpu_hours=gpu_hours,
-        cost=gpu_hours * price, n_shards=shards, inputs=inputs, notes=notes,
+        work_engine_s=work, wall_s=wall, wall_s_upper=wall + shard_time, gpu_hours=hours,
+        cost=cost(hours, price), n_shards=shards, inputs=inputs, notes=notes,
     )
 
 

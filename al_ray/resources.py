@@ -1,4 +1,8 @@
-"""How many CPUs a Ray actor or task asks for, and how many threads it then runs.
+"""How many GPUs and CPUs a Ray actor or task asks for, and how many threads it then runs.
+
+GPUs (``auto_num_gpus``): the configured number, or, when unset, one GPU when the connected cluster
+has at least one whole GPU, else none. The scoring actors, the nightly cost estimate and the
+fine-tune task all decide it here, so a plan and the run it describes agree.
 
 A CPU engine's speed is its thread count, and Ray sets ``OMP_NUM_THREADS`` (hence torch's threads)
 in a worker to the CPUs it reserved: an actor that reserves 1 CPU on a 2-core machine runs
@@ -9,6 +13,23 @@ beside a GPU one CPU is enough. Both the scoring actors and the fine-tune task u
 from __future__ import annotations
 
 import os
+from typing import Callable
+
+
+def cluster_gpus() -> float:
+    """GPUs in the connected Ray cluster (0 when it has none, or when Ray is not initialised)."""
+    import ray
+
+    if not ray.is_initialized():
+        return 0.0
+    return float(ray.cluster_resources().get("GPU", 0))
+
+
+def auto_num_gpus(configured: float | None, available: Callable[[], float] = cluster_gpus) -> float:
+    """``configured``, or 1 when it is None and the cluster has at least one GPU, else 0."""
+    if configured is not None:
+        return float(configured)
+    return 1.0 if available() >= 1 else 0.0
 
 
 def default_cpus(num_gpus: float, n_workers: int = 1) -> float:

@@ -31,10 +31,15 @@ dedup groups (selection -> labeling), Parquet ``dedup_groups.parquet``:
     text: string (the dropped item's own text, so a propagated label trains on the right text)
 
 annotations (labeling), Parquet: id, annotator_id, label, note, round, source_file
+adjudications (labeling), Parquet ``adjudications.parquet``: id, label, adjudicator, note, round, source_file
 resolved labels (labeling -> finetune/driver), Parquet ``labels.parquet``:
     id: string, text: string, label: string, round: int64,
     source: string ("adjudicated" | "majority" | "unanimous" | "single" | "propagated"),
     n_annotations: int64, propagated_from: string (null unless propagated)
+
+gold (data -> driver/simulator), Parquet ``gold.parquet`` (``gold_schema``):
+    id, label, n_annotators, votes_<label>..., tie, split ("train" | "test"), source columns
+test ids (data -> driver), Parquet ``test_ids.parquet``: id
 """
 
 from __future__ import annotations
@@ -125,3 +130,49 @@ LABELS_SCHEMA = pa.schema([
     pa.field("n_annotations", pa.int64()),
     pa.field("propagated_from", pa.string()),
 ])
+
+ADJUDICATIONS_SCHEMA = pa.schema([
+    pa.field(ID, pa.string(), nullable=False),
+    pa.field("label", pa.string(), nullable=False),
+    pa.field("adjudicator", pa.string()),
+    pa.field("note", pa.string()),
+    pa.field("round", pa.int64()),
+    pa.field("source_file", pa.string()),
+])
+
+# -- gold and test-split files of a prepared data set (al_ray.data)
+
+SPLIT_TRAIN = "train"
+SPLIT_TEST = "test"
+VOTE_PREFIX = "votes_"
+GOLD_CORE_COLUMNS = (ID, "label", "n_annotators", "tie", "split")
+
+
+def votes_column(label: str) -> str:
+    return f"{VOTE_PREFIX}{label}"
+
+
+def gold_schema(labels: list[str], extra: list[pa.Field] | None = None) -> pa.Schema:
+    """The gold file's columns.
+
+    id: string                 corpus id
+    label: string              the gold (expert-majority) label
+    n_annotators: int64        simulated/real annotators who voted on the item
+    votes_<label>: int64       one column per task label; they sum to n_annotators
+    tie: bool                  the votes were tied; ``label`` was then decided by a documented rule
+                               (demo) or a seeded draw (Davidson), see dataset.json
+    split: string              "train" (selectable) or "test" (held out for evaluation)
+    ... source-specific columns after these (``extra``)
+    """
+    fields = [
+        pa.field(ID, pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("n_annotators", pa.int64()),
+    ]
+    fields += [pa.field(votes_column(lab), pa.int64()) for lab in labels]
+    fields += [pa.field("tie", pa.bool_()), pa.field("split", pa.string())]
+    fields += list(extra or [])
+    return pa.schema(fields)
+
+
+TEST_IDS_SCHEMA = pa.schema([pa.field(ID, pa.string(), nullable=False)])

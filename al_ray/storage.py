@@ -226,46 +226,56 @@ def iter_lines(url: str, storage_options: Mapping[str, Any] | None = None) -> It
             yield lineno, raw.decode("utf-8").rstrip("\r\n")
 
 
-def put_dir(local_dir: str, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
-    """Copy a local directory to ``url`` (any fsspec URL); callers mark completion afterwards."""
+def put_dir(local_dir: str, url: str, storage_options: Mapping[str, Any] | None = None, *,
+            replace: bool = False) -> None:
+    """Copy a local directory to ``url`` (any fsspec URL); callers mark completion afterwards.
+
+    The one directory upload. ``replace`` first removes whatever is at ``url``, so no file of an
+    earlier version survives beside the new ones (a republished checkpoint).
+    """
+    import shutil
+    from pathlib import Path
+
+    fs, path = resolve(url, storage_options)
+    _fresh(fs, path)
+    try:
+        if replace and fs.exists(path):
+            fs.rm(path, recursive=True)
+        if is_local(fs):
+            shutil.copytree(local_dir, path, dirs_exist_ok=True)
+            return
+        root = Path(local_dir)
+        for f in sorted(root.rglob("*")):
+            if f.is_file():
+                fs.put_file(str(f), join(path, f.relative_to(root).as_posix()))
+    except OSError as exc:
+        raise StorageError(f"cannot upload {local_dir} to {scrub(url)}: {scrub(str(exc))}") from exc
+
+
+def get_dir(url: str, local_dir: str, storage_options: Mapping[str, Any] | None = None) -> str:
+    """Copy every file under ``url`` (any fsspec URL) into the local directory ``local_dir``; returns it.
+
+    The one directory download (a checkpoint for an engine or the fine-tune). Callers that can use
+    a local ``url`` in place check ``is_local`` first; caching is the caller's
+    (``al_ray.scoring.model_cache``).
+    """
     import shutil
 
     fs, path = resolve(url, storage_options)
     try:
         if is_local(fs):
-            shutil.copytree(local_dir, path, dirs_exist_ok=True)
-        else:
-            fs.put(str(local_dir).rstrip("/") + "/", path.rstrip("/") + "/", recursive=True)
+            shutil.copytree(path, local_dir, dirs_exist_ok=True)
+            return local_dir
+        root = path.rstrip("/")
+        _fresh(fs, root)  # a checkpoint republished at this URL must not be read from a stale listing
+        found = fs.find(root)
+        if not found:
+            raise FileNotFoundError(f"no files under {scrub(url)}")
+        os.makedirs(local_dir, exist_ok=True)
+        for remote in found:
+            target = os.path.join(local_dir, remote[len(root) + 1:])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fs.get_file(remote, target)
     except OSError as exc:
-        raise StorageError(f"cannot upload {local_dir} to {scrub(url)}: {scrub(str(exc))}") from exc
-
-
-def local_dir_for(url: str, cache_root: str, storage_options: Mapping[str, Any] | None = None) -> str:
-    """A local directory holding ``url``'s files: the path itself when local, else a cached download.
-
-    Engines (vLLM, transformers) need checkpoints on local disk; the cache key is the URL, and a
-    download is published by renaming a finished temp dir, so concurrent actors never see half a
-    checkpoint.
-    """
-    import hashlib
-    import shutil
-
-    fs, path = resolve(url, storage_options)
-    if is_local(fs):
-        return path
-    key = hashlib.sha256(str(url).encode()).hexdigest()[:16]
-    target = os.path.join(cache_root, key)
-    if os.path.isdir(target):
-        return target
-    os.makedirs(cache_root, exist_ok=True)
-    tmp = os.path.join(cache_root, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-    try:
-        fs.get(path.rstrip("/") + "/", tmp + "/", recursive=True)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process published it first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise StorageError(f"cannot download {scrub(url)}: {scrub(str(exc))}") from exc
-    return target
+    return local_dir

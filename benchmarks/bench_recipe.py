@@ -17,6 +17,9 @@ weighting 'balanced'; they differ only in the fields named):
   warm        head warm start (head_init logistic), 5 epochs (min_steps 0)
   warm_steps  head warm start + at least 150 steps
   warm_c001_steps  the same with the warm start fitted at C=0.01 (a less confident head)
+  contrastive SetFit's recipe (finetune.recipe 'contrastive'): LoRA steps on sentence-transformers'
+              cosine-similarity loss over 20 positive + 20 negative pairs per label (150 to 300 steps),
+              then the logistic head (C=1) on the tuned embeddings; no cross-entropy steps
 
 The new defaults (``FinetuneConfig``: min_steps 150, head_init keep) are the ``steps`` recipe: the
 warm start measured worse (RESULTS.md section 1b).
@@ -87,6 +90,9 @@ RECIPES: dict[str, dict[str, Any] | None] = {
     # the warm start's direction without its overconfidence: strong L2 keeps training margins small,
     # so the fine-tune still has a gradient to follow
     "warm_c001_steps": {"min_steps": 150, "head_init": "logistic", "head_init_c": 0.01},
+    # SetFit's two stages on the LoRA model: cosine loss over pairs (20 per example, 150..300 steps),
+    # then the logistic head on the tuned embeddings (al_ray.finetune.contrastive)
+    "contrastive": {"recipe": "contrastive", "min_steps": 150},
 }
 SPAM_TASK = {"name": "sms-spam", "labels": ["ham", "spam"], "positive_label": "spam",
              "label_descriptions": {"ham": "an ordinary personal text message between friends or family",
@@ -147,6 +153,7 @@ def finetune_cell(split: Split, task, base: Path, ids, texts, labels, recipe: di
     return {**kappa_against(split.test_gold, pred, split.labels), "steps": m.get("steps"),
             "train_accuracy_after": m.get("train_accuracy_after"), "train_loss_before": m.get("train_loss_before"),
             "train_loss_after": m.get("train_loss_after"), "head_init": m.get("head_init"),
+            "contrastive": m.get("contrastive"),
             "seconds_train": round(t_train, 1), "seconds_eval": round(time.perf_counter() - t0, 1),
             "train_resumed": bool(res.resumed)}
 
@@ -253,7 +260,7 @@ def effective_training(recipe: str, budget: int, batch_size: int = 16, epochs: i
     """(head_init, optimiser steps) that a recipe runs at a budget: two recipes with the same pair
     train the same model (same data, same seed), so the second one is not trained again."""
     r = RECIPES[recipe]
-    if r is None:
+    if r is None or r.get("recipe", "lora") != "lora":
         return None
     per_epoch = -(-budget // batch_size)
     return r["head_init"], r.get("head_init_c", 1.0), max(per_epoch * epochs, r["min_steps"])

@@ -31,7 +31,6 @@ which removes every registered secret value (storage options, AWS_* and similar 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import enum
 import json
 import os
@@ -41,6 +40,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from al_ray.clock import utc_now
 
 SUMMARY_PREFIX = "AL_RAY_JOB_SUMMARY"
 SUMMARY_FORMAT = "al_ray.job_summary/v1"
@@ -82,10 +83,6 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, (ConfigError, InputError, ValidationError, UsageError)):
         return ExitCode.BAD_INPUT
     return ExitCode.INTERNAL_ERROR
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------- arguments

@@ -74,12 +74,13 @@ def _body(ctx: JobContext) -> JobResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from al_ray.layout import job_summary_file
     from al_ray.storage import join
 
     args = parse_args(build_parser(), argv)
     if isinstance(args, int):
         return args
-    return run_job(NAME, args, _body, default_summary_url=join(args.scores_out, "_job_summary_nightly.json"))
+    return run_job(NAME, args, _body, default_summary_url=join(args.scores_out, job_summary_file(NAME)))
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ def build_parser():
 
 
 def main(argv: list[str] | None = None) -> int:
-    from al_ray.storage import join
+    from al_ray.layout import RunLayout
 
     args = parse_args(build_parser(), argv)
     if isinstance(args, int):
         return args
     return run_job(NAME, args, lambda ctx: loop_body(ctx, one_round=True),
-                   default_summary_url=join(args.run, "_job_summary_round.json"))
+                   default_summary_url=RunLayout(args.run).job_summary(NAME))
 
 
 if __name__ == "__main__":

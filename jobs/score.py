@@ -33,14 +33,16 @@ def build_parser():
 
 
 def _body(ctx: JobContext) -> JobResult:
-    from al_ray.scoring.job import run_scoring
+    from al_ray.scoring.job import preflight, run_scoring
 
     a = ctx.args
     config = load_scoring_config(a)
     ctx.set_storage_options(getattr(config, "storage_options", None))
     require_exists(a.corpus, "corpus", ctx.storage_options)
+    checked = preflight(config, a.corpus, a.shards or None)  # before Ray: an empty corpus or a wrong column fails fast
     ctx.init_ray()
-    summary = run_scoring(config, a.corpus, a.out, shards=a.shards or None, rescore=a.rescore, progress=a.progress)
+    summary = run_scoring(config, a.corpus, a.out, shards=a.shards or None, rescore=a.rescore, progress=a.progress,
+                          checked=checked)
     result = to_plain(summary)
     failures = scoring_failures(summary)
     if failures:
@@ -49,12 +51,13 @@ def _body(ctx: JobContext) -> JobResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from al_ray.layout import job_summary_file
     from al_ray.storage import join
 
     args = parse_args(build_parser(), argv)
     if isinstance(args, int):
         return args
-    return run_job(NAME, args, _body, default_summary_url=join(args.out, "_job_summary_score.json"))
+    return run_job(NAME, args, _body, default_summary_url=join(args.out, job_summary_file(NAME)))
 
 
 if __name__ == "__main__":

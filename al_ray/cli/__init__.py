@@ -28,9 +28,9 @@ _err = Console(stderr=True)
 
 
 def _register_all() -> None:
-    from al_ray.cli import data, labels, plan, run, score, select
+    from al_ray.cli import data, labels, model, plan, run, score, select
 
-    for module in (score, select, labels, run, plan, data):
+    for module in (model, score, select, labels, run, plan, data):
         module.register(app)
 
 

@@ -6,6 +6,8 @@ adjudicate, resolve, and (for demos/benchmarks) simulate annotators.
     al-ray labels status --batch-dir ... --labels-dir ... --labels ...
     al-ray labels resolve --batch-dir ... --labels-dir ... --labels ...
     al-ray labels adjudicate .../labels/adjudication.jsonl --batch-dir ... --labels-dir ... --labels ...
+    LABEL_STUDIO_API_KEY=... al-ray labels push .../batch --tool labelstudio --url http://127.0.0.1:8080 --task task.yaml
+    LABEL_STUDIO_API_KEY=... al-ray labels pull .../batch --labels-dir .../labels --url http://127.0.0.1:8080 --task task.yaml
     al-ray labels simulate .../batch --out-dir sim/ --davidson ../shared/datasets/.../labeled_data.csv \
         --davidson-task violating --mode expert --labels neither,violating
 """
@@ -90,9 +92,22 @@ def _print_agreement(report, gate_result) -> None:
     _out.print(t)
     _out.print(f"items {report.n_items}, annotations {report.n_annotations}, "
                f"overlap items {report.n_overlap_items}")
-    _out.print(f"mean Cohen's kappa {_fmt(report.mean_cohen_kappa)}, min {_fmt(report.min_cohen_kappa)}, "
-               f"Krippendorff's alpha {_fmt(report.krippendorff_alpha)}, "
-               f"Fleiss' kappa {_fmt(report.fleiss_kappa)}")
+    boot = report.bootstrap
+    level = f"{boot['confidence']:.0%} interval" if boot else "interval"
+    c = Table(title="agreement on the overlap items" + (f" ({level}: bootstrap of {boot['n_samples']} "
+                                                       "resamples of the items)" if boot else ""))
+    for col in ("coefficient", "estimate", level, ""):
+        c.add_column(col)
+    names = {"gwet_ac1": "Gwet's AC1", "brennan_prediger": "Brennan–Prediger (PABAK)",
+             "mean_cohen_kappa": "Cohen's kappa, mean of pairs",
+             "min_cohen_kappa": "Cohen's kappa, min of pairs",
+             "krippendorff_alpha": "Krippendorff's alpha", "fleiss_kappa": "Fleiss' kappa",
+             "minority_specific_agreement": f"specific agreement on {report.minority_label} (minority)"}
+    for name, iv in report.intervals.items():
+        ci = "—" if iv["low"] is None else f"[{iv['low']:.3f}, {iv['high']:.3f}]"
+        c.add_row(names.get(name, name), _fmt(iv["estimate"]), ci,
+                  "gate" if name == gate_result.metric else "")
+    _out.print(c)
     per = ", ".join(f"{lab} {_fmt(v['specific_agreement'])}" for lab, v in report.per_label.items())
     _out.print(f"per-label agreement: {per}")
     colour = {"passed": "green", "flagged": "red", "unmeasured": "yellow"}[gate_result.status]
@@ -149,6 +164,9 @@ def import_cmd(
     fmt: Optional[str] = typer.Option(None, "--format",
         help="canonical | csv | labelstudio | argilla (default: detect)."),
     replace: bool = typer.Option(False, help="Let these files overwrite labels imported before."),
+    user_map: Optional[list[str]] = typer.Option(None, "--user-map",
+        help="Label Studio user id=annotator name (repeatable, or comma-separated: 11=ann1,12=ann2), for "
+        "exports that name users by number and cannot be told apart by the assignments."),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt,
     storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
@@ -163,7 +181,7 @@ def import_cmd(
         if round is None:
             raise ConfigError("the batch carries no round; pass --round")
     res = import_annotations(files, batch_dir, labels_dir, t, round=round, fmt=fmt, replace=replace,
-                             storage_options=so)
+                             storage_options=so, user_map=_user_map(user_map))
     if as_json:
         _print_json(res.to_dict())
         return
@@ -252,6 +270,124 @@ def adjudicate_cmd(
                f"{res.n_undecided} still undecided)")
     if res.resolve:
         _print_resolve(res.resolve)
+
+
+def _user_map(pairs: Optional[list[str]]) -> dict[str, str] | None:
+    out: dict[str, str] = {}
+    for pair in (p.strip() for raw in pairs or [] for p in raw.split(",")):
+        if not pair:
+            continue
+        uid, sep, name = pair.partition("=")
+        if not sep or not uid.strip() or not name.strip():
+            raise ConfigError(f"--user-map expects USER_ID=NAME, got {pair!r}")
+        out[uid.strip()] = name.strip()
+    return out or None
+
+
+ToolOpt = typer.Option("labelstudio", "--tool", help="The live labelling tool: labelstudio.")
+UrlOpt = typer.Option(None, "--url",
+    help="Label Studio base URL (default: labeling.labelstudio.url, else $LABEL_STUDIO_URL).")
+ProjectOpt = typer.Option(None, "--project",
+    help="Project title prefix (default 'al-ray <task name>'); each batch is its own project, '<prefix> round <r>'.")
+TokenEnvOpt = typer.Option(None, "--token-env",
+    help="Environment variable holding the Label Studio access token (default LABEL_STUDIO_API_KEY). "
+    "The token is read from there only, and never printed.")
+
+
+def _tool_config(config: Optional[str], tool: str, project: Optional[str], token_env: Optional[str],
+                 overrides: dict[str, Any] | None = None):
+    if tool != "labelstudio":
+        raise ConfigError(f"--tool {tool!r}: only labelstudio is a live tool here; other tools use files "
+                          "(`al-ray labels export` / `import`), see docs/LABELING.md")
+    ls = {k: v for k, v in (("project_title", project), ("env_var", token_env)) if v is not None}
+    return _config(config, {**(overrides or {}), "tool": "labelstudio", "labelstudio": ls})
+
+
+@labels_app.command("push")
+def push_cmd(
+    batch_dir: str = typer.Argument(..., help="Batch directory written by selection (any fsspec URL)."),
+    tool: str = ToolOpt, url: Optional[str] = UrlOpt, project: Optional[str] = ProjectOpt,
+    token_env: Optional[str] = TokenEnvOpt,
+    out_dir: Optional[str] = typer.Option(None,
+        help="Where the export files are (or go, when the batch was not exported yet): default the batch directory."),
+    task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
+    annotators: Optional[str] = typer.Option(None,
+        help="Comma-separated annotators: Label Studio users' e-mails or usernames."),
+    overlap: Optional[float] = typer.Option(None, help="Overlap fraction (items seen by >= 2 annotators)."),
+    seed: int = typer.Option(0, help="Seed of the assignment draw (when the batch is exported here)."),
+    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Send a batch to Label Studio: project, tasks with the model's pre-annotations, overlap per item.
+
+    Exports the batch first if that was not done (a completed export is reused). Pushing again
+    creates nothing: the project is found again and only missing tasks are imported.
+    """
+    import numpy as np
+
+    from al_ray.labeling.api import export_batch
+    from al_ray.labeling.tools import labelstudio as lst
+
+    overrides = {"annotators": [a.strip() for a in annotators.split(",")] if annotators else None,
+                 "overlap_fraction": overlap}
+    cfg = _tool_config(config, tool, project, token_env, overrides)
+    t, so = _task(task, labels), _storage(storage_options)
+    exp = export_batch(batch_dir, cfg, t, rng=np.random.default_rng(seed), out_dir=out_dir, storage_options=so)
+    with lst.connect(cfg.labelstudio, url) as client:
+        res = lst.push(batch_dir, cfg, t, client, export_dir=exp.out_dir, storage_options=so)
+    if as_json:
+        _print_json({"export": exp.to_dict(), "push": res.to_dict()})
+        return
+    what = "created" if res.created_project else "found"
+    _out.print(f"Label Studio project {res.project_id} {what}: {res.n_created} task(s) imported, "
+               f"{res.n_existing} already there, {res.n_items} items in the batch "
+               f"({exp.n_overlap_items} overlap items for 2+ annotators) -> {res.project_url}",
+               highlight=False, soft_wrap=True)
+
+
+@labels_app.command("pull")
+def pull_cmd(
+    batch_dir: str = typer.Argument(..., help="The pushed batch directory."),
+    labels_dir: Optional[str] = typer.Option(None,
+        help="Labels directory (annotations.parquet is merged there); default: 'labels' beside a folder named 'batch'."),
+    tool: str = ToolOpt, url: Optional[str] = UrlOpt, project: Optional[str] = ProjectOpt,
+    token_env: Optional[str] = TokenEnvOpt,
+    out_dir: Optional[str] = typer.Option(None, help="Where the export files are (default: the batch directory)."),
+    replace: bool = typer.Option(False, help="Let changed annotations overwrite labels imported before."),
+    task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
+    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Fetch a batch's annotations from Label Studio and import them as a file import would (all or nothing).
+
+    Annotators are named by their Label Studio e-mail (or the configured name it matches), never by
+    number. Pulling again changes nothing. Says how many items are still open.
+    """
+    from al_ray import storage
+    from al_ray.labeling.tools import labelstudio as lst
+
+    cfg = _tool_config(config, tool, project, token_env)
+    t, so = _task(task, labels), _storage(storage_options)
+    if labels_dir is None:
+        if batch_dir.rstrip("/").rsplit("/", 1)[-1] != "batch":
+            raise ConfigError("pass --labels-dir (the default, 'labels' beside the batch, needs a batch folder "
+                              "named 'batch')")
+        labels_dir = storage.join(batch_dir.rstrip("/").rsplit("/", 1)[0], "labels")
+    with lst.connect(cfg.labelstudio, url) as client:
+        res = lst.pull(batch_dir, labels_dir, cfg, t, client, export_dir=out_dir, replace=replace,
+                       storage_options=so)
+    if as_json:
+        _print_json(res.to_dict())
+        return
+    imp = res.imported
+    _out.print(f"pulled {imp.n_read} annotations from Label Studio project {res.project_id}: {imp.n_new} new, "
+               f"{imp.n_updated} updated, {imp.n_unchanged} unchanged -> {imp.annotations_url}",
+               highlight=False, soft_wrap=True)
+    for who, n in imp.per_annotator.items():
+        _out.print(f"  {who}: {n} annotations", highlight=False)
+    if res.complete:
+        _out.print(f"all {res.n_items} items have every annotation they were assigned")
+    else:
+        _out.print(f"{res.n_open} of {res.n_items} items still open ({res.n_annotations_missing} annotations to "
+                   f"make), e.g. {', '.join(res.open_ids[:5])}: {res.project_url}", highlight=False, soft_wrap=True)
 
 
 @labels_app.command("simulate")

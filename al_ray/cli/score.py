@@ -1,8 +1,10 @@
 """``al-ray score``: run the scoring stage alone (flags override the config file).
 
 The CLI is the one place that calls ``ray.init`` (``--ray-address``, else ``RAY_ADDRESS``, else a
-local cluster). Engines live in Ray actors that the job shuts down explicitly (``close()`` then
-``ray.kill``) before this process exits, so vLLM never tears itself down at interpreter exit.
+local cluster), and it does so only after every check that needs no Ray has passed (config, the
+model path, the corpus listing and each shard's columns), so a mistake answers in about a second.
+Engines live in Ray actors that the job shuts down explicitly (``close()`` then ``ray.kill``)
+before this process exits, so vLLM never tears itself down at interpreter exit.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str]
     return checkpoint_labels(cfg)
 
 
+def _check_model_path(model: str) -> None:
+    """A model given as a local path must exist; checked here because otherwise the error comes from
+    the scoring workers, after Ray and the engines have started. Hub-style names (``org/name``) and
+    URLs are left to the engines."""
+    if "://" in model or not model.startswith(("/", "./", "../", "~")):
+        return
+    if not os.path.isdir(os.path.expanduser(model)):
+        raise ConfigError(f"--model {model}: no such checkpoint directory "
+                          "(build one with `al-ray model init --task task.yaml --out DIR`)")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("score")
     def score(
@@ -54,7 +67,7 @@ def register(app: typer.Typer) -> None:
         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Truncate inputs to this many tokens."),
         model_version: Optional[str] = typer.Option(None, "--model-version"),
         lora_adapter: Optional[str] = typer.Option(None, "--lora-adapter"),
-        calibration: Optional[str] = typer.Option(None, "--calibration", help="none | batch"),
+        calibration: Optional[str] = typer.Option(None, "--calibration", help="none | batch (prior per shard) | corpus"),
         dtype: Optional[str] = typer.Option(None, "--dtype"),
         batch_rows: Optional[int] = typer.Option(None, "--batch-rows"),
         shard: Optional[list[str]] = typer.Option(None, "--shard", help="Score only this shard URL (repeatable)."),
@@ -66,7 +79,7 @@ def register(app: typer.Typer) -> None:
         """Score a Parquet corpus: per-example label probabilities, entropy, margin."""
         from al_ray import config_io
         from al_ray.scoring.config import ScoringConfig
-        from al_ray.scoring.job import run_scoring
+        from al_ray.scoring.job import preflight, run_scoring
         from al_ray.security import register_storage_options, scrub
 
         console = Console(stderr=True)
@@ -85,6 +98,7 @@ def register(app: typer.Typer) -> None:
             merged.setdefault("task", {})["id_column"] = id_column or None
         if not merged.get("model"):
             raise ConfigError("--model is required (or `model:` in --config)")
+        _check_model_path(str(merged["model"]))
         if not (merged.get("task") or {}).get("labels"):
             found = _classifier_labels(merged["model"], merged.get("storage_options") or {})
             if not found:
@@ -92,14 +106,16 @@ def register(app: typer.Typer) -> None:
                                   "checkpoint with named id2label provides them")
             merged.setdefault("task", {})["labels"] = found
         cfg = config_io.build(ScoringConfig, merged, source=config or "command line")
+        shards = list(shard) if shard else None
+        checked = preflight(cfg, corpus, shards)  # before Ray: a wrong path or column fails in ~1 s
 
         import ray
 
         address = ray_address or os.environ.get("RAY_ADDRESS") or None
         ray.init(address=address, logging_level="warning", log_to_driver=False)
         try:
-            summary = run_scoring(cfg, corpus, out, shards=shard, rescore=rescore, progress=not no_progress,
-                                  console=console)
+            summary = run_scoring(cfg, corpus, out, shards=shards, rescore=rescore, progress=not no_progress,
+                                  console=console, checked=checked)
         finally:
             ray.shutdown()
         console.print(f"[bold]scored[/] {summary.rows_scored:,} rows in {summary.shards_scored} shards "

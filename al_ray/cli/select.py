@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Optional
 
 import typer
@@ -15,10 +16,48 @@ SELECT_HELP = (
 )
 
 
+# How this command's advice names the settings (select_batch's option_names): the flags a user of
+# the CLI can type, not the config keys behind them.
+FLAG_NAMES = {"n": "--n", "pool_size": "--pool-size", "allow_partial": "--allow-partial"}
+
+
 def _parse_storage_options(items: list[str] | None) -> dict[str, Any]:
     from al_ray.cli.options import parse_storage_options
 
     return parse_storage_options(items)
+
+
+def _score_files(scores: str, so: dict[str, Any]) -> list[str]:
+    """The score files under ``--scores``, or an error naming the folder.
+
+    Checked first, before the task is built: the label set is read from these files, so without
+    them the user would otherwise see "labels: Field required" for a flag this command lacks.
+    """
+    from al_ray import storage
+    from al_ray.errors import InputError
+    from al_ray.security import scrub
+    from al_ray.selection.pool import list_score_files
+
+    try:
+        files = list_score_files(scores, so)
+    except FileNotFoundError:
+        files = []
+    if files:
+        return files
+    if not storage.exists(scores, so):
+        raise InputError("no such folder or file (--scores takes the --out folder of `al-ray score`)",
+                         location=scrub(scores))
+    raise InputError("no score files (*.parquet) in this --scores folder; has `al-ray score` finished, "
+                     "and did it write here (its --out)?", location=scrub(scores))
+
+
+class _DropResultWarnings:
+    """A logging filter: select_batch logs the warnings it also returns; this command prints those."""
+
+    def filter(self, record) -> bool:
+        from al_ray.selection.api import RESULT_WARNING
+
+        return not getattr(record, RESULT_WARNING, False)
 
 
 def select_command(
@@ -52,7 +91,6 @@ def select_command(
     from al_ray.config_io import build, deep_merge, load_mapping
     from al_ray.security import register_storage_options
     from al_ray.selection import SelectionConfig, read_exclude_ids, select_batch
-    from al_ray.selection.pool import list_score_files
     from al_ray.task import TaskConfig
 
     import pyarrow.parquet as pq
@@ -71,24 +109,30 @@ def select_command(
         overrides["embedding"] = {"source": embedding_source}
     sel_cfg = build(SelectionConfig, deep_merge(sel_raw, overrides), source=config or "flags")
 
+    files = _score_files(scores, so)
     if not task_raw.get("labels"):  # recover the label set from the first score file
-        files = list_score_files(scores, so)
-        if files:
-            fs, path = storage.resolve(files[0], so)
-            with fs.open(path, "rb") as f:
-                task_raw = dict(task_raw, labels=schemas.labels_from_score_schema(pq.read_schema(f)))
+        fs, path = storage.resolve(files[0], so)
+        with fs.open(path, "rb") as f:
+            task_raw = dict(task_raw, labels=schemas.labels_from_score_schema(pq.read_schema(f)))
     task_over = {"text_column": text_column, "id_column": id_column, "positive_label": positive_label}
     task = build(TaskConfig, deep_merge(task_raw, task_over), source=config or "task")
 
     exclude_ids = read_exclude_ids(exclude, so) if exclude else set()
-    res = select_batch(sel_cfg, task, scores, corpus, out, round=round_, exclude_ids=exclude_ids,
-                       storage_options=so)
+    sel_log = logging.getLogger("al_ray.selection")
+    drop = _DropResultWarnings()
+    sel_log.addFilter(drop)
+    try:
+        res = select_batch(sel_cfg, task, scores, corpus, out, round=round_, exclude_ids=exclude_ids,
+                           storage_options=so, option_names=FLAG_NAMES)
+    finally:
+        sel_log.removeFilter(drop)
     console = Console(stderr=True)
     for w in res.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        console.print("[yellow]warning:[/] ", end="")
+        console.print(w, markup=False, highlight=False, soft_wrap=True)
     console.print(f"selected {res.n_selected}/{res.n_requested} items ({res.strategy}) from a pool of "
                   f"{res.pool_size} ({res.dropped_duplicates} duplicates dropped) -> {res.batch_url}",
-                  highlight=False)
+                  markup=False, highlight=False, soft_wrap=True)
     typer.echo(json.dumps({"batch_url": res.batch_url, "n_selected": res.n_selected, "pool_size": res.pool_size,
                            "dropped_duplicates": res.dropped_duplicates, "warnings": res.warnings}))
 

@@ -135,16 +135,25 @@ def read_davidson_csv(csv_path: str, storage_options: Mapping[str, Any] | None =
     return pa.table({"id": ids, **{c: table.column(c) for c in VOTE_COLUMNS}, "text": text})
 
 
+# The one vote-folding table: task -> {task label: the CrowdFlower vote columns summed into it}.
+VOTE_FOLDING: dict[str, dict[str, tuple[str, ...]]] = {
+    "violating": {"neither": ("neither",), "violating": ("hate_speech", "offensive_language")},
+    "hate": {"not_hate": ("offensive_language", "neither"), "hate": ("hate_speech",)},
+}
+
+
+def folded_votes(table: pa.Table, task: TaskName) -> dict[str, np.ndarray]:
+    """{task label: the item's votes for it}, summed over its columns in ``VOTE_FOLDING``."""
+    if task not in VOTE_FOLDING:
+        raise ConfigError(f"unknown Davidson task {task!r}; choose one of {sorted(TASKS)}")
+    return {label: sum(table.column(c).to_numpy() for c in cols) for label, cols in VOTE_FOLDING[task].items()}
+
+
 def fold_votes(table: pa.Table, task: TaskName) -> tuple[np.ndarray, np.ndarray]:
     """(votes for the positive label, votes for the negative label) of each item."""
-    hate = table.column("hate_speech").to_numpy()
-    off = table.column("offensive_language").to_numpy()
-    nei = table.column("neither").to_numpy()
-    if task == "violating":
-        return hate + off, nei
-    if task == "hate":
-        return hate, off + nei
-    raise ConfigError(f"unknown Davidson task {task!r}; choose one of {sorted(TASKS)}")
+    folded = folded_votes(table, task)
+    neg_label, pos_label = TASKS[task].labels
+    return folded[pos_label], folded[neg_label]
 
 
 def prepare_davidson(

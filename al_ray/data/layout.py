@@ -22,54 +22,20 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
 from al_ray.errors import ConfigError, InputError
+from al_ray.layout import (  # noqa: F401  (re-exported: the names' home is al_ray.layout)
+    CORPUS_INFO_FILE, GOLD_DIR, GOLD_FILE, GOLD_INFO_FILE, TEST_IDS_FILE, gold_file, shard_name,
+    test_ids_file,
+)
+from al_ray.schemas import (  # noqa: F401  (re-exported: the schemas' home is al_ray.schemas)
+    GOLD_CORE_COLUMNS, SPLIT_TEST, SPLIT_TRAIN, TEST_IDS_SCHEMA, gold_schema, votes_column,
+)
+from al_ray.security import scrub
 from al_ray.storage import join, read_json, read_parquet
-
-GOLD_FILE = "gold.parquet"
-TEST_IDS_FILE = "test_ids.parquet"
-GOLD_INFO_FILE = "dataset.json"
-CORPUS_INFO_FILE = "_dataset.json"
-SPLIT_TRAIN = "train"
-SPLIT_TEST = "test"
-
-
-def shard_name(index: int) -> str:
-    """``part-00000.parquet``: zero-padded so lexicographic listing order is shard order."""
-    return f"part-{index:05d}.parquet"
-
-
-def votes_column(label: str) -> str:
-    return f"votes_{label}"
-
-
-def gold_schema(labels: list[str], extra: list[pa.Field] | None = None) -> pa.Schema:
-    """The gold file's columns.
-
-    id: string                 corpus id
-    label: string              the gold (expert-majority) label
-    n_annotators: int64        simulated/real annotators who voted on the item
-    votes_<label>: int64       one column per task label; they sum to n_annotators
-    tie: bool                  the votes were tied; ``label`` was then decided by a documented rule
-                               (demo) or a seeded draw (Davidson), see dataset.json
-    split: string              "train" (selectable) or "test" (held out for evaluation)
-    ... source-specific columns after these (``extra``)
-    """
-    fields = [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("label", pa.string(), nullable=False),
-        pa.field("n_annotators", pa.int64()),
-    ]
-    fields += [pa.field(votes_column(lab), pa.int64()) for lab in labels]
-    fields += [pa.field("tie", pa.bool_()), pa.field("split", pa.string())]
-    fields += list(extra or [])
-    return pa.schema(fields)
-
-
-TEST_IDS_SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False)])
 
 
 def default_gold_url(corpus_url: str) -> str:
@@ -84,7 +50,7 @@ def default_gold_url(corpus_url: str) -> str:
         raise ConfigError(
             f"cannot place gold beside corpus {corpus_url!r} (it is a root); pass gold_url explicitly"
         )
-    return f"{scheme}{sep}{posixpath.join(parent, 'gold')}"
+    return f"{scheme}{sep}{posixpath.join(parent, GOLD_DIR)}"
 
 
 @dataclass(frozen=True)
@@ -116,25 +82,30 @@ class PreparedDataset:
         return join(self.gold_url, GOLD_INFO_FILE)
 
 
-def read_gold(gold_url: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
-    """Read ``gold.parquet`` from a gold folder (or the file itself) and check its core columns."""
-    url = gold_url if str(gold_url).endswith(".parquet") else join(gold_url, GOLD_FILE)
+def read_gold(gold_url: str, storage_options: Mapping[str, Any] | None = None, *,
+              required: Sequence[str] = GOLD_CORE_COLUMNS) -> pa.Table:
+    """Read ``gold.parquet`` from a gold folder (or the file itself), check it has the ``required``
+    columns (by default the core columns of ``schemas.gold_schema``), and return it with ``id`` as
+    strings. The simulator asks only for ``id`` (a hand-made gold file may hold just id and votes)."""
+    url = gold_file(gold_url)
     try:
         table = read_parquet(url, storage_options)
     except FileNotFoundError as exc:
-        raise InputError("gold file not found", location=url) from exc
-    missing = [c for c in ("id", "label", "n_annotators", "tie", "split") if c not in table.schema.names]
+        raise InputError("gold file not found", location=scrub(url)) from exc
+    missing = [c for c in required if c not in table.schema.names]
     if missing:
-        raise InputError(f"gold file lacks columns {missing}", location=url)
+        raise InputError(f"gold file lacks columns {missing}", location=scrub(url))
+    if "id" in table.schema.names and not pa.types.is_string(table.schema.field("id").type):
+        table = table.set_column(table.schema.get_field_index("id"), "id", table["id"].cast(pa.string()))
     return table
 
 
 def read_test_ids(gold_url: str, storage_options: Mapping[str, Any] | None = None) -> list[str]:
-    url = gold_url if str(gold_url).endswith(".parquet") else join(gold_url, TEST_IDS_FILE)
+    url = test_ids_file(gold_url)
     try:
         table = read_parquet(url, storage_options, columns=["id"])
     except FileNotFoundError as exc:
-        raise InputError("test id file not found", location=url) from exc
+        raise InputError("test id file not found", location=scrub(url)) from exc
     return table.column("id").to_pylist()
 
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 from al_ray.errors import ConfigError
 from al_ray.schemas import score_schema
 from al_ray.storage import join, write_json_atomic, write_parquet_atomic
-from al_ray.data.layout import CORPUS_INFO_FILE, shard_name
+from al_ray.layout import CORPUS_INFO_FILE, shard_name
 from al_ray.data.writer import CORPUS_SCHEMA, PARQUET_KWARGS, shard_bounds
 
 GENERATOR_VERSION = 1

@@ -15,17 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from al_ray.errors import ConfigError
+from al_ray.layout import CORPUS_INFO_FILE, GOLD_FILE, GOLD_INFO_FILE, TEST_IDS_FILE, shard_name
+from al_ray.schemas import SPLIT_TEST, SPLIT_TRAIN, TEST_IDS_SCHEMA
 from al_ray.storage import join, write_json_atomic, write_parquet_atomic
-from al_ray.data.layout import (
-    CORPUS_INFO_FILE,
-    GOLD_FILE,
-    GOLD_INFO_FILE,
-    SPLIT_TEST,
-    SPLIT_TRAIN,
-    TEST_IDS_FILE,
-    TEST_IDS_SCHEMA,
-    shard_name,
-)
 
 CORPUS_SCHEMA = pa.schema([pa.field("id", pa.string(), nullable=False), pa.field("text", pa.string())])
 

@@ -6,17 +6,13 @@ step found not done is simply redone; every step is idempotent on its own output
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Mapping
 
 from al_ray import storage
+from al_ray.clock import utc_now as _now
 from al_ray.layout import RunLayout
 
 STEPS = ("score", "evaluate", "select", "export", "labels", "split", "finetune")
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class Manifest:

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from al_ray import storage
 from al_ray.driver.manifest import Manifest
-from al_ray.layout import RunLayout
+from al_ray.layout import MANIFEST_FILE, RunLayout
 
 
 def _png(fig) -> str:
@@ -28,7 +28,7 @@ def _png(fig) -> str:
 
 
 def _label_counts(layout: RunLayout, r: int, so) -> dict[str, int]:
-    url = storage.join(layout.labels_dir(r), "labels.parquet")
+    url = layout.labels(r)
     if not storage.exists(url, so):
         return {}
     out: dict[str, int] = {}
@@ -39,6 +39,16 @@ def _label_counts(layout: RunLayout, r: int, so) -> dict[str, int]:
 
 def collect(run_url: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     layout = RunLayout(run_url)
+    if not storage.exists(layout.manifest, storage_options):
+        # The one thing every run folder has; without it the user gave a wrong folder (exit 2), which
+        # must not look like a crash (a traceback, exit 1 = "partial failure").
+        from al_ray.errors import InputError
+        from al_ray.security import scrub
+
+        what = ("no such folder" if not storage.exists(run_url, storage_options)
+                else f"no {MANIFEST_FILE} in it")
+        raise InputError(f"not a run folder ({what}); give the --run location of `al-ray run`",
+                         location=scrub(run_url))
     m = Manifest.load(layout, storage_options)
     labels = m.data["config"]["task"]["labels"]
     rows = []
@@ -55,6 +65,10 @@ def collect(run_url: str, storage_options: Mapping[str, Any] | None = None) -> d
             "expert_kappa_cum": ev.get("expert_kappa"),
             "batch_expert_kappa": st.get("labels", {}).get("expert_kappa"),
             "gate_passed": st.get("labels", {}).get("gate_passed"),
+            # per-batch coefficients {name: {estimate, low, high}} and the gate they were judged by
+            "coefficients": st.get("labels", {}).get("coefficients") or {},
+            "gate": {k: st.get("labels", {}).get(k)
+                     for k in ("agreement_metric", "gate_bound", "gate_threshold")},
             "n_selected": st.get("select", {}).get("n_selected"),
             "entropy_hist": ev.get("entropy_hist"), "predicted_counts": ev.get("predicted_counts", {}),
             "selected_label_counts": _label_counts(layout, r, storage_options),
@@ -118,14 +132,30 @@ def _plots(d: dict[str, Any]) -> list[tuple[str, str]]:
         ax.legend(fontsize=8)
         out.append(("Class balance", _png(fig)))
 
-    ag = [(r["round"], r["batch_expert_kappa"]) for r in rows if r["batch_expert_kappa"] is not None]
+    # the gate's coefficient per batch with its interval, and the configured threshold (manifests
+    # from before the gate recorded them: mean pairwise kappa against 0.8, the former gate)
+    gated = [r for r in rows
+             if r["gate"].get("agreement_metric") and r["gate"].get("gate_threshold") is not None]
+    metric = gated[-1]["gate"]["agreement_metric"] if gated else "mean_cohen_kappa"
+    threshold = gated[-1]["gate"]["gate_threshold"] if gated else 0.8
+    bound = gated[-1]["gate"].get("gate_bound") if gated else "estimate"
+    ag = []
+    for r in rows:
+        iv = r["coefficients"].get(metric) or {}
+        est = iv.get("estimate") if r["coefficients"] else r["batch_expert_kappa"]
+        if est is not None:
+            ag.append((r["round"], est, iv.get("low"), iv.get("high")))
     if ag:
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.bar([a[0] for a in ag], [a[1] for a in ag])
-        ax.axhline(0.8, color="red", ls="--", label="gate 0.8")
+        est = np.array([a[1] for a in ag])
+        lo = np.array([a[1] - (a[2] if a[2] is not None else a[1]) for a in ag])
+        hi = np.array([(a[3] if a[3] is not None else a[1]) - a[1] for a in ag])
+        ax.bar([a[0] for a in ag], est, yerr=np.vstack([lo, hi]), capsize=3)
+        what = "lower bound" if bound == "lower" else "estimate"
+        ax.axhline(threshold, color="red", ls="--", label=f"gate: {what} >= {threshold:g}")
         ax.set_xlabel("round")
-        ax.set_ylabel("pairwise kappa")
-        ax.set_title("Expert agreement per batch")
+        ax.set_ylabel(metric)
+        ax.set_title("Expert agreement per batch (bars: estimate; whiskers: interval)")
         ax.legend(fontsize=8)
         out.append(("Agreement per batch", _png(fig)))
     return out
@@ -139,11 +169,30 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+# the batch's coefficients in the table, as "estimate [low, high]"
+_COEFFICIENT_COLS = {"gwet_ac1": "batch AC1", "brennan_prediger": "batch PABAK/BP",
+                     "mean_cohen_kappa": "batch kappa", "min_cohen_kappa": "batch min kappa",
+                     "krippendorff_alpha": "batch alpha", "fleiss_kappa": "batch Fleiss",
+                     "minority_specific_agreement": "batch minority agreement"}
+
+
+def _cell(r: dict[str, Any], col: str) -> str:
+    if col not in _COEFFICIENT_COLS:
+        return _fmt(r.get(col))
+    iv = (r.get("coefficients") or {}).get(col) or {}
+    if iv.get("estimate") is None:
+        return "–"
+    ci = f" [{iv['low']:.2f}, {iv['high']:.2f}]" if iv.get("low") is not None else ""
+    return f"{iv['estimate']:.3f}{ci}"
+
+
 def render(d: dict[str, Any]) -> str:
     cols = ["round", "model_version", "rows_scored", "labels_used", "kappa", "n_eval", "holdout_kappa",
             "n_holdout", "batch_expert_kappa", "gate_passed", "n_selected"]
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in d["rounds"])
+    if any(r.get("coefficients") for r in d["rounds"]):
+        cols = cols[:8] + list(_COEFFICIENT_COLS) + cols[9:]  # batch kappa replaces batch_expert_kappa
+    head = "".join(f"<th>{html.escape(_COEFFICIENT_COLS.get(c, c))}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r, c)}</td>" for c in cols) + "</tr>" for r in d["rounds"])
     figs = "".join(f"<h2>{html.escape(t)}</h2><img src='{src}'/>" for t, src in _plots(d))
     info = html.escape(str(d["status_info"].get("detail", "")))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>al_ray run {html.escape(d['name'])}</title>

@@ -94,10 +94,11 @@ def run_loop(
 
         history = [manifest.step_info(i, "evaluate") for i in range(r + 1)]
         labels_used = steps.labels_used(ctx, r)
-        decision = decide(
-            kappas=[h.get("kappa") for h in history],
+        decision = decide(  # in the gate's coefficient (rounds evaluated before it was recorded: kappa)
+            agreements=[h.get("agreement") if "agreement" in h else h.get("kappa") for h in history],
             eval_sizes=[h.get("n_eval", 0) for h in history],
-            expert_kappa=ev.get("expert_kappa"),
+            expert_agreement=ev.get("expert_agreement") if "agreement" in ev else ev.get("expert_kappa"),
+            metric=ev.get("agreement_metric", "kappa"),
             labels_used=labels_used,
             label_budget=config.run.label_budget,
             round_index=r,

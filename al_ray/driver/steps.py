@@ -21,8 +21,10 @@ from al_ray.driver.config import RunConfig, selection_fields
 from al_ray.driver.evaluate import agreement, predictions_for
 from al_ray.driver.manifest import Manifest
 from al_ray.errors import AlRayError
-from al_ray.layout import RunLayout
-from al_ray.schemas import ID, LABELS_SCHEMA, PREDICTED
+from al_ray.layout import (
+    ANNOTATION_FILE_SUFFIXES, ARGILLA_RECORDS_FILE, ASSIGNMENTS_FILE, LS_TASKS_FILE, RunLayout,
+)
+from al_ray.schemas import ID, LABELS_SCHEMA, PREDICTED, SPLIT_TEST
 
 
 @dataclass
@@ -51,8 +53,7 @@ def ensure_corpus(ctx: RunContext) -> None:
     c = ctx.config.corpus
     if c.url:
         return
-    data = storage.join(ctx.layout.root, "data")
-    corpus_url, gold_url = storage.join(data, "corpus"), storage.join(data, "gold")
+    corpus_url, gold_url = ctx.layout.corpus, ctx.layout.gold
     if not storage.is_done(corpus_url, ctx.so):
         if c.source == "demo":
             from al_ray.data.demo_corpus import write_demo_corpus
@@ -77,7 +78,7 @@ def ensure_corpus(ctx: RunContext) -> None:
 # ----------------------------------------------------------------------------- models
 
 def base_model_url(ctx: RunContext) -> str:
-    return storage.join(ctx.layout.root, "base_model")
+    return ctx.layout.base_model
 
 
 def ensure_base_model(ctx: RunContext) -> None:
@@ -146,7 +147,7 @@ def _read_labels(urls: list[str], so) -> pa.Table:
 
 
 def split_url(ctx: RunContext, r: int, part: str) -> str:
-    return storage.join(ctx.layout.round_dir(r), "split", f"{part}.parquet")
+    return ctx.layout.split(r, part)
 
 
 def _gold_map(table: pa.Table) -> dict[str, str]:
@@ -154,14 +155,14 @@ def _gold_map(table: pa.Table) -> dict[str, str]:
 
 
 def _holdout(ctx: RunContext) -> dict[str, str]:
+    from al_ray.data.layout import read_gold
+
     url = ctx.config.corpus.holdout_url
     if not url:
         return {}
-    if not url.endswith(".parquet"):
-        url = storage.join(url, "gold.parquet")
-    t = storage.read_parquet(url, ctx.so)
+    t = read_gold(url, ctx.so, required=(ID, "label"))
     if "split" in t.schema.names:
-        t = t.filter(pc.equal(t["split"], "test"))
+        t = t.filter(pc.equal(t["split"], SPLIT_TEST))
     return dict(zip([str(i) for i in t[ID].to_pylist()], t["label"].to_pylist()))
 
 
@@ -177,8 +178,34 @@ def expert_kappa_so_far(ctx: RunContext, r: int) -> float | None:
     return num / den if den else None
 
 
+def expert_agreement_so_far(ctx: RunContext, r: int, metric: str) -> float | None:
+    """The experts' agreement in ``metric`` (the gate's coefficient) pooled over the batches of
+    rounds < r, weighted by overlap items; batches measured in another coefficient are left out
+    (their number is on another scale). Manifests from before the coefficient was recorded
+    measured kappa."""
+    num = den = 0.0
+    for i in range(r):
+        info = ctx.manifest.step_info(i, "labels")
+        if info.get("agreement_metric", "mean_cohen_kappa") != metric:
+            continue
+        k = info.get("expert_agreement", info.get("expert_kappa"))
+        n = info.get("n_overlap", 0) or 0
+        if k is not None and n:
+            num += k * n
+            den += n
+    return num / den if den else None
+
+
 def evaluate(ctx: RunContext, r: int) -> dict[str, Any]:
-    """Model of round r against (a) expert labels held out in rounds < r, (b) the holdout set."""
+    """Model of round r against (a) expert labels held out in rounds < r, (b) the holdout set.
+
+    ``agreement`` / ``expert_agreement`` are the model–expert and expert–expert agreement in the
+    gate's coefficient, which the stopping rule compares; ``kappa`` / ``expert_kappa`` stay for
+    the report's kappa plot.
+    """
+    from al_ray.labeling.agreement import paired_agreement
+
+    metric = _labeling_config(ctx).gate_metric
     labels = ctx.config.task.labels
     scores = ctx.layout.scores(r)
     eval_gold = _gold_map(_read_labels([split_url(ctx, i, "eval") for i in range(r)], ctx.so))
@@ -193,6 +220,10 @@ def evaluate(ctx: RunContext, r: int) -> dict[str, Any]:
         "kappa": ev["kappa"], "n_eval": ev["n"], "per_class": ev["per_class"],
         "holdout_kappa": ho["kappa"], "n_holdout": ho["n"], "holdout_per_class": ho["per_class"],
         "expert_kappa": expert_kappa_so_far(ctx, r), "labels_used": labels_used(ctx, r),
+        "agreement_metric": metric,
+        "agreement": paired_agreement([eval_gold[i] for i in ev_ids], [preds[i] for i in ev_ids], labels,
+                                      metric) if ev_ids else None,
+        "expert_agreement": expert_agreement_so_far(ctx, r, metric),
         **dist,
     }
 
@@ -219,6 +250,10 @@ def describe_eval(ev: dict[str, Any]) -> str:
     if ev.get("n_holdout"):
         parts.append(f"holdout kappa {f(ev.get('holdout_kappa'))} on {ev['n_holdout']} items")
     parts.append(f"expert–expert kappa {f(ev.get('expert_kappa'))}")
+    if "agreement" in ev:  # what the stopping rule compares
+        m = ev.get("agreement_metric")
+        parts.append(f"model–expert {m} {f(ev.get('agreement'))} vs "
+                     f"expert–expert {m} {f(ev.get('expert_agreement'))}")
     parts.append(f"labels used {ev.get('labels_used', 0)}")
     return "; ".join(parts)
 
@@ -232,13 +267,11 @@ def labels_used(ctx: RunContext, r: int) -> int:
 
 def excluded_ids(ctx: RunContext, r: int) -> set[str]:
     """Ids that must never be selected again: earlier batches, their duplicates, the holdout."""
+    from al_ray.selection.pool import read_exclude_ids
+
     out: set[str] = set(_holdout(ctx))
-    for i in range(r):
-        bdir = ctx.layout.batch_dir(i)
-        for name, col in (("batch.parquet", ID), ("dedup_groups.parquet", ID)):
-            url = storage.join(bdir, name)
-            if storage.exists(url, ctx.so):
-                out.update(str(x) for x in storage.read_parquet(url, ctx.so, columns=[col])[col].to_pylist())
+    files = [url for i in range(r) for url in (ctx.layout.batch(i), ctx.layout.dedup_groups(i))]
+    out.update(read_exclude_ids([u for u in files if storage.exists(u, ctx.so)], ctx.so))
     return out
 
 
@@ -283,14 +316,14 @@ def export(ctx: RunContext, r: int, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def incoming_dir(ctx: RunContext, r: int) -> str:
-    return storage.join(ctx.layout.labels_dir(r), "incoming")
+    return ctx.layout.incoming(r)
 
 
 def simulate(ctx: RunContext, r: int, rng: np.random.Generator) -> None:
     """Simulated experts answer the round's assignments from the gold file (demo/benchmarks only)."""
     from al_ray.labeling import simulated
 
-    out = storage.join(incoming_dir(ctx, r), "simulated.jsonl")
+    out = ctx.layout.simulated_annotations(r)
     if storage.exists(out, ctx.so):
         return
     sim = ctx.config.simulation
@@ -301,17 +334,50 @@ def simulate(ctx: RunContext, r: int, rng: np.random.Generator) -> None:
     )
 
 
+def labelstudio_round(ctx: RunContext, r: int, cfg) -> Any:
+    """``labeling.tool: labelstudio``: push the round's batch (idempotent) and pull what is annotated.
+
+    Called on every run of the labels step, so the same ``al-ray run`` both sends the batch and,
+    later, finds it complete; the pull goes through the file-import validation.
+    """
+    from al_ray.labeling.tools import labelstudio as lst
+
+    if ctx.config.simulation is not None:
+        from al_ray.errors import ConfigError
+
+        raise ConfigError("labeling.tool labelstudio sends batches to people; it cannot be combined with "
+                          "simulation (remove one of them)")
+    batch, lab = ctx.layout.batch_dir(r), ctx.layout.labels_dir(r)
+    with lst.connect(cfg.labelstudio) as client:
+        pushed = lst.push(batch, cfg, ctx.config.task, client, storage_options=ctx.so)
+        if pushed.n_created or pushed.created_project:
+            ctx.log(f"[round {r}] pushed {pushed.n_created} tasks to Label Studio project {pushed.project_id}: "
+                    f"{pushed.project_url}")
+        pulled = lst.pull(batch, lab, cfg, ctx.config.task, client, storage_options=ctx.so)
+    imp = pulled.imported
+    ctx.log(f"[round {r}] pulled {imp.n_read} annotations from Label Studio ({imp.n_new} new); "
+            f"{pulled.n_open} of {pulled.n_items} items still open")
+    return pulled
+
+
 def labels(ctx: RunContext, r: int) -> dict[str, Any]:
     """Import whatever annotations have arrived, resolve them, and say whether the round can go on.
 
-    Annotations arrive either as files dropped into ``labels/incoming/`` (imported here) or through
-    ``al-ray labels import`` into the round's labels directory; both end up in annotations.parquet.
+    Annotations arrive either as files dropped into ``labels/incoming/`` (imported here), through
+    ``al-ray labels import`` into the round's labels directory, or (``labeling.tool: labelstudio``)
+    from the Label Studio project this step pushes the batch to; all end up in annotations.parquet.
+    With Label Studio the round also waits until every item has as many annotations as it was
+    assigned: an overlap item with one answer of two is not done, or agreement is never measured.
     """
     from al_ray.labeling.api import import_annotations, resolve_labels
 
+    live = None
+    live_cfg = _labeling_config(ctx)
+    if live_cfg.tool == "labelstudio":
+        live = labelstudio_round(ctx, r, live_cfg)
     inbox = incoming_dir(ctx, r)
     files = [fi.url for fi in storage.list_files(inbox, "", ctx.so)] if storage.exists(inbox, ctx.so) else []
-    files = [f for f in files if f.endswith((".jsonl", ".csv", ".json"))]
+    files = [f for f in files if f.endswith(ANNOTATION_FILE_SUFFIXES)]
     if files:
         import_annotations(files, ctx.layout.batch_dir(r), ctx.layout.labels_dir(r), ctx.config.task,
                            round=r, storage_options=ctx.so)
@@ -326,7 +392,7 @@ def labels(ctx: RunContext, r: int) -> dict[str, Any]:
         from al_ray.labeling import simulated
 
         simulated.adjudicate_from_gold(ctx.layout.labels_dir(r), ctx.config.corpus.gold_url, ctx.config.task,
-                                       storage_options=ctx.so)
+                                       batch_dir=ctx.layout.batch_dir(r), storage_options=ctx.so)
         res = resolve()
     pending = int(res.get("n_pending_adjudication", 0) or 0)
     unlabelled = int(res.get("n_unlabelled", 0) or 0)
@@ -335,11 +401,30 @@ def labels(ctx: RunContext, r: int) -> dict[str, Any]:
         "expert_kappa": res.get("expert_kappa"), "n_overlap": int(res.get("n_overlap", 0) or 0),
         "gate_passed": bool(res.get("gate_passed", False)), "n_pending_adjudication": pending,
         "n_unlabelled": unlabelled,
+        **{k: res.get(k) for k in ("agreement_metric", "expert_agreement", "gate_value", "gate_bound",
+                                    "gate_threshold", "coefficients")},
     }
+    if live is not None and not live.complete:
+        lab = ctx.layout.labels_dir(r)
+        detail = (f"round {r}: {live.n_open} of {live.n_items} items still open in Label Studio "
+                  f"({live.n_annotations_missing} annotations to make, e.g. {', '.join(live.open_ids[:3])}): "
+                  f"{live.project_url}. Label them there; the labels pulled so far are in {lab}. Then run the "
+                  "same `al-ray run` again.")
+        return {"status": "waiting", "detail": detail, **info, "n_open": live.n_open,
+                "labelstudio_project": live.project_url}
+    if live is not None and pending:
+        batch, lab = ctx.layout.batch_dir(r), ctx.layout.labels_dir(r)
+        queue = ctx.layout.adjudication_queue(r)
+        detail = (f"round {r}: every item is annotated in Label Studio ({live.project_url}), but {pending} "
+                  f"item(s) await adjudication (the annotators disagree). Fill 'label' in {queue}, then "
+                  f"`al-ray labels adjudicate {queue} --batch-dir {batch} --labels-dir {lab} --task <this run's config>`; "
+                  "then run the same `al-ray run` again.")
+        return {"status": "waiting", "detail": detail, **info, "n_open": 0,
+                "labelstudio_project": live.project_url}
     if pending or unlabelled:
         batch, lab = ctx.layout.batch_dir(r), ctx.layout.labels_dir(r)
         detail = (f"round {r}: {unlabelled} items unlabelled, {pending} awaiting adjudication. Batch for annotators: "
-                  f"{batch} (assignments.jsonl, labelstudio_tasks.json, argilla_records.json). Bring labels back with "
+                  f"{batch} ({ASSIGNMENTS_FILE}, {LS_TASKS_FILE}, {ARGILLA_RECORDS_FILE}). Bring labels back with "
                   f"`al-ray labels import FILE --batch-dir {batch} --labels-dir {lab}` (or drop files into {inbox}); "
                   f"adjudicate with `al-ray labels adjudicate`; then run the same `al-ray run` again.")
         return {"status": "waiting", "detail": detail, **info}
@@ -367,7 +452,7 @@ def _is_eval(seed: int, item_id: str, fraction: float) -> bool:
 
 
 def split(ctx: RunContext, r: int) -> dict[str, Any]:
-    t = storage.read_parquet(storage.join(ctx.layout.labels_dir(r), "labels.parquet"), ctx.so)
+    t = storage.read_parquet(ctx.layout.labels(r), ctx.so)
     t = t.select(LABELS_SCHEMA.names).cast(LABELS_SCHEMA)
     groups = [p if p else i for i, p in zip(t[ID].to_pylist(), t["propagated_from"].to_pylist())]
     mask = pa.array([_is_eval(ctx.config.run.seed, g, ctx.config.run.eval_fraction) for g in groups])

@@ -73,6 +73,20 @@ class FinetuneConfig(BaseModel):
         None, description="Modules trained in full and saved in the adapter. None = per mode: "
         "classifier -> ['classifier'] (the head; the pooler stays frozen), generative -> [].",
     )
+    recipe: Literal["lora", "contrastive"] = Field(
+        "lora", description="Classifier mode. 'lora': LoRA + head on weighted cross-entropy. 'contrastive': "
+        "SetFit's recipe on the same LoRA model (al_ray.finetune.contrastive): LoRA steps on a cosine loss over "
+        "pairs of labelled texts, then a logistic-regression head (C = head_init_c) on the tuned embeddings. "
+        "Measured in the few-labels ablation (RESULTS.md section 1b).",
+    )
+    contrastive_pairs_per_example: int = Field(
+        20, ge=1, description="recipe 'contrastive': positive and negative partners drawn per labelled example "
+        "(SetFit's num_iterations, whose default is 20).",
+    )
+    contrastive_max_steps: int = Field(
+        300, ge=1, description="recipe 'contrastive': cap on its optimiser steps (pairs grow with the labels; "
+        "one pass over 2 x 20 x n pairs would cost 50 steps per 20 labels).",
+    )
     epochs: int = Field(5, ge=1, le=1000, description="Passes over the training set (at least; see min_steps).")
     min_steps: int = Field(
         MIN_STEPS_DEFAULT, ge=0, description="Optimiser steps at least, whatever the number of labels: "

@@ -425,6 +425,17 @@ def train(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weight
                        train_accuracy_after=acc, steps=step, seconds=time.perf_counter() - t0)
 
 
+def evaluate_training_set(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weights: Sequence[float],
+                          config: FinetuneConfig, device: str) -> tuple[float, float]:
+    """(weighted cross-entropy, accuracy) of the model as it is, over its training set."""
+    import torch
+
+    labels_t = torch.tensor(list(label_ids), dtype=torch.long, device=device)
+    result = _Objective(lm, inputs, weights, config, device).evaluate(labels_t, config.batch_size)
+    lm.model.eval()
+    return result
+
+
 # --------------------------------------------------------------------------------------------------
 # Head warm start
 # --------------------------------------------------------------------------------------------------
@@ -555,7 +566,9 @@ def adapter_state(adapter_dir: str | Path) -> dict[str, Any]:
     """The saved adapter tensors (for comparisons in tests and audits)."""
     from safetensors.torch import load_file
 
-    return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
+    from al_ray.layout import ADAPTER_WEIGHTS_FILE
+
+    return load_file(str(Path(adapter_dir) / ADAPTER_WEIGHTS_FILE))
 
 
 def load_peft_model(base_dir: str | Path, adapter_dir: str | Path, mode: str) -> tuple[Any, Any]:

@@ -12,21 +12,13 @@ from typing import Any, Mapping, Sequence
 from al_ray.errors import ConfigError
 from al_ray.finetune.config import FinetuneConfig
 from al_ray.finetune.train import FinetuneResult, train_round
+from al_ray.resources import auto_num_gpus, cluster_gpus
 from al_ray.task import TaskConfig
-
-
-def cluster_gpus() -> float:
-    """GPUs in the connected cluster (0 when it has none)."""
-    import ray
-
-    return float(ray.cluster_resources().get("GPU", 0))
 
 
 def resolve_num_gpus(config: FinetuneConfig) -> float:
     """``config.num_gpus``, or 1 when it is None and the cluster has at least one GPU, else 0."""
-    if config.num_gpus is not None:
-        return float(config.num_gpus)
-    return 1.0 if cluster_gpus() >= 1 else 0.0
+    return auto_num_gpus(config.num_gpus, cluster_gpus)
 
 
 def _run(config: FinetuneConfig, task: TaskConfig, kwargs: dict[str, Any]) -> FinetuneResult:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -37,13 +36,10 @@ from al_ray import storage
 from al_ray.errors import ConfigError
 from al_ray.finetune.config import MODES, FinetuneConfig, vllm_max_lora_rank
 from al_ray.finetune.data import class_weights, read_labels
+from al_ray.layout import ADAPTER_DIR, CHECKPOINT_CONFIG_FILE, MERGED_DIR, METRICS_FILE
 from al_ray.models import MODEL_VERSION_FILE, read_model_version, write_model_version
 from al_ray.security import register_storage_options, scrub
 from al_ray.task import TaskConfig
-
-ADAPTER_DIR = "adapter"
-MERGED_DIR = "merged"
-METRICS_FILE = "metrics.json"
 
 
 class FinetuneResult(BaseModel):
@@ -127,11 +123,15 @@ def train_round(
         with pa.deterministic(config.deterministic), pa.isolated_rng(device), pa.torch_threads(config.torch_threads):
             lm = pa.build_lora_model(base_dir, mode, task.labels, config, task.prompt_template)
             trainable, total = lm.trainable_parameters()
-            head_init = {"head_init": "keep"}
-            if mode == "classifier" and config.head_init == "logistic":
-                head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c,
-                                               seed=config.seed, max_length=config.max_length, device=device)
-            report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
+            head_init: dict[str, Any] = {"head_init": "keep"}
+            contrastive = None
+            if mode == "classifier" and config.recipe == "contrastive":
+                report, head_init, contrastive = _train_contrastive(pa, lm, data, weights, config, device, log)
+            else:
+                if mode == "classifier" and config.head_init == "logistic":
+                    head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c,
+                                                   seed=config.seed, max_length=config.max_length, device=device)
+                report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
             threads_used = pa.current_threads()
         lm.model.to("cpu")
 
@@ -162,6 +162,8 @@ def train_round(
             "train_accuracy_after": report.train_accuracy_after,
             "steps": report.steps,
             "head_init": head_init,
+            "recipe": config.recipe if mode == "classifier" else "lora",
+            "contrastive": contrastive,
             "learning_rate": config.learning_rate_for(mode),
             "lora_r": config.lora_r,
             "lora_alpha": config.lora_alpha,
@@ -206,36 +208,50 @@ def train_round(
     )
 
 
+def _train_contrastive(pa: Any, lm: Any, data: Any, weights: Sequence[float], config: FinetuneConfig, device: str,
+                       log: Callable[[str], None] | None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """SetFit's two stages (al_ray.finetune.contrastive): cosine-loss LoRA steps, then the logistic head.
+
+    With one class labelled there are no negative pairs and no head to fit: the cross-entropy
+    recipe runs instead, and metrics.json says so.
+    """
+    from al_ray.finetune.contrastive import train_contrastive
+
+    if len(set(data.label_ids)) < 2:
+        report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
+        return report, {"head_init": "keep"}, {"skipped": "one class labelled: cross-entropy recipe used"}
+    t0 = time.perf_counter()
+    before = (pa.evaluate_training_set(lm, data.texts, data.label_ids, weights, config, device)[0]
+              if config.eval_train_loss else None)
+    stage1 = train_contrastive(lm, data.texts, data.label_ids, config, device=device, log=log)
+    head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c, seed=config.seed,
+                                   max_length=config.max_length, device=device)
+    after = acc = None
+    if config.eval_train_loss:
+        after, acc = pa.evaluate_training_set(lm, data.texts, data.label_ids, weights, config, device)
+    report = pa.TrainReport(train_loss_per_epoch=[], train_loss_before=before, train_loss_after=after,
+                            train_accuracy_after=acc, steps=stage1["steps"], seconds=time.perf_counter() - t0)
+    return report, head_init, stage1
+
+
 def _materialise(base_model: str, local: Path, storage_options: Mapping[str, Any] | None) -> Path:
     """A local directory holding the base checkpoint (remote URLs are downloaded into ``local``)."""
     fs, path = storage.resolve(str(base_model), storage_options)
     if storage.is_local(fs):
         p = Path(path)
-        if not (p / "config.json").is_file():
-            raise ConfigError(f"base_model {base_model} is not a checkpoint directory (no config.json)")
+        if not (p / CHECKPOINT_CONFIG_FILE).is_file():
+            raise ConfigError(f"base_model {base_model} is not a checkpoint directory "
+                              f"(no {CHECKPOINT_CONFIG_FILE})")
         return p
-    if not fs.exists(storage.join(path, "config.json")):
-        raise ConfigError(f"base_model {scrub(str(base_model))} is not a checkpoint directory (no config.json)")
-    local.mkdir(parents=True, exist_ok=True)
-    for remote in fs.find(path):
-        rel = remote[len(path.rstrip("/")) + 1:]
-        target = local / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fs.get_file(remote, str(target))
-    return local
+    if not fs.exists(storage.join(path, CHECKPOINT_CONFIG_FILE)):
+        raise ConfigError(f"base_model {scrub(str(base_model))} is not a checkpoint directory "
+                          f"(no {CHECKPOINT_CONFIG_FILE})")
+    return Path(storage.get_dir(str(base_model), str(local), storage_options))
 
 
 def _publish_dir(local_dir: Path, url: str, storage_options: Mapping[str, Any] | None) -> None:
     """Replace the directory at ``url`` with the files of ``local_dir`` (its marker comes after)."""
-    fs, path = storage.resolve(url, storage_options)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-    if storage.is_local(fs):
-        shutil.copytree(local_dir, path)
-        return
-    for f in sorted(local_dir.rglob("*")):
-        if f.is_file():
-            fs.put_file(str(f), storage.join(path, f.relative_to(local_dir).as_posix()))
+    storage.put_dir(str(local_dir), url, storage_options, replace=True)
 
 
 def _environment() -> dict[str, Any]:

@@ -38,9 +38,10 @@ from al_ray.labeling.config import LabelingConfig
 from al_ray.labeling.dispatch import ExportResult
 from al_ray.labeling.ingest import ImportResult, ingest, read_annotations
 from al_ray.labeling.resolve import (
-    AGREEMENT_FILE, LABELS_FILE, QUEUE_FILE, GateResult, gate, labels_table, merge_adjudications,
-    parse_adjudications, queue_bytes, read_adjudications, resolve,
+    GateResult, gate, labels_table, merge_adjudications, parse_adjudications, queue_bytes, read_adjudications,
+    resolve,
 )
+from al_ray.layout import AGREEMENT_FILE, LABELS_FILE, QUEUE_FILE
 from al_ray.security import register_storage_options
 from al_ray.task import TaskConfig
 
@@ -63,6 +64,7 @@ def export_batch(batch_dir: str, config: LabelingConfig, task: TaskConfig, *, rn
     summary_url = storage.join(out_dir, dispatch.EXPORT_SUMMARY)
     if not force and storage.is_done(summary_url, storage_options):
         s = storage.read_json(summary_url, storage_options)
+        dispatch.check_reuse(s, config, summary_url)
         return ExportResult(out_dir=out_dir, round=s["round"], n_items=s["n_items"],
                             n_overlap_items=s["n_overlap_items"], n_assignments=s["n_assignments"],
                             per_annotator=s["per_annotator"], files=s["files"], reused=True)
@@ -86,7 +88,8 @@ def export_batch(batch_dir: str, config: LabelingConfig, task: TaskConfig, *, rn
     )
     summary = {**result.to_dict(), "annotators": config.annotators,
                "overlap_fraction": config.overlap_fraction,
-               "annotators_per_overlap_item": config.annotators_per_overlap_item}
+               "annotators_per_overlap_item": config.annotators_per_overlap_item,
+               "min_overlap_items": config.min_overlap_items, "formats": list(config.formats)}
     summary.pop("reused")
     storage.write_json_atomic(summary_url, summary, storage_options)
     storage.mark_done(summary_url, {"n_items": result.n_items}, storage_options)
@@ -95,17 +98,19 @@ def export_batch(batch_dir: str, config: LabelingConfig, task: TaskConfig, *, rn
 
 def import_annotations(files: Sequence[str], batch_dir: str, labels_dir: str, task: TaskConfig, *, round: int,
                        fmt: str | None = None, replace: bool = False,
-                       storage_options: Mapping[str, Any] | None = None) -> ImportResult:
+                       storage_options: Mapping[str, Any] | None = None,
+                       user_map: Mapping[str, str] | None = None) -> ImportResult:
     """Validate annotation files against the batch and merge them into ``annotations.parquet``.
 
     ``fmt``: "canonical" (JSONL), "csv", "labelstudio", "argilla", or None to detect per file.
+    ``user_map``: {Label Studio user id: annotator name} for exports that name users by number.
     Raises :class:`~al_ray.labeling.ingest.AnnotationFileError` (an ``InputError``) naming file:line
     for every problem; nothing is written then. Importing the same file again changes nothing.
     """
     register_storage_options(storage_options)
     batch = read_batch(batch_dir, storage_options)
     return ingest(list(files), batch, labels_dir, task, round=round, fmt=fmt, replace=replace,
-                  storage_options=storage_options)
+                  storage_options=storage_options, user_map=user_map)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,11 @@ class ResolveResult:
                 "adjudication_url": self.adjudication_url, "agreement_url": self.agreement_url,
                 # flat summary for run manifests
                 "gate_passed": self.gate.passed, "gate_status": self.gate.status,
-                "expert_kappa": self.agreement.mean_cohen_kappa, "n_overlap": self.agreement.n_overlap_items}
+                "expert_kappa": self.agreement.mean_cohen_kappa, "n_overlap": self.agreement.n_overlap_items,
+                # the experts' agreement in the gate's coefficient (the stopping ceiling pools it)
+                "agreement_metric": self.gate.metric, "expert_agreement": self.gate.estimate,
+                "gate_value": self.gate.value, "gate_bound": self.gate.bound,
+                "gate_threshold": self.gate.threshold, "coefficients": self.agreement.intervals}
 
 
 def agreement_report(batch_dir: str, labels_dir: str, task: TaskConfig,
@@ -144,8 +153,17 @@ def agreement_report(batch_dir: str, labels_dir: str, task: TaskConfig,
     config = config or LabelingConfig()
     batch = read_batch(batch_dir, storage_options, with_dedup=False)
     anns = _batch_annotations(batch, labels_dir, storage_options)
-    report = compute_agreement(anns, task.labels)
+    report = batch_agreement(anns, task.labels, config)
     return report, gate(report, config, len(batch.items))
+
+
+def batch_agreement(annotations: Sequence[Mapping[str, Any]], labels: Sequence[str],
+                    config: LabelingConfig) -> AgreementReport:
+    """The batch's agreement with the configured bootstrap intervals. The generator is seeded from
+    ``config.bootstrap_seed`` afresh on every call, so every resolve of the same annotations gives
+    the same intervals and so the same gate decision."""
+    return compute_agreement(annotations, labels, rng=np.random.default_rng(config.bootstrap_seed),
+                             n_boot=config.bootstrap_samples, confidence=config.gate_confidence)
 
 
 def _batch_annotations(batch: Batch, labels_dir: str, storage_options) -> list[dict[str, Any]]:
@@ -164,7 +182,7 @@ def resolve_labels(batch_dir: str, labels_dir: str, task: TaskConfig, config: La
     config = config or LabelingConfig()
     batch = read_batch(batch_dir, storage_options)
     anns = _batch_annotations(batch, labels_dir, storage_options)
-    report = compute_agreement(anns, task.labels)
+    report = batch_agreement(anns, task.labels, config)
     gate_result = gate(report, config, len(batch.items))
     adjudications = read_adjudications(labels_dir, storage_options)
     res = resolve(batch, anns, adjudications, gate_result, config, task.labels)

@@ -9,10 +9,9 @@ import pyarrow as pa
 
 from al_ray import storage
 from al_ray.errors import InputError
+from al_ray.layout import BATCH_FILE, DEDUP_FILE
 from al_ray.security import scrub
 
-BATCH_FILE = "batch.parquet"
-DEDUP_FILE = "dedup_groups.parquet"
 _REQUIRED = ("id", "text", "round")
 
 

@@ -18,18 +18,21 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from al_ray import storage
+from al_ray.errors import ConfigError
 from al_ray.labeling.config import LabelingConfig
 from al_ray.labeling.formats import argilla, labelstudio
 from al_ray.labeling.formats.canonical import dumps_jsonl
+from al_ray.layout import ARGILLA_RECORDS_FILE as ARGILLA_RECORDS
+from al_ray.layout import ARGILLA_SETTINGS_FILE as ARGILLA_SETTINGS
+from al_ray.layout import ASSIGNMENTS_FILE as ASSIGNMENTS
+from al_ray.layout import BATCH_JSONL
+from al_ray.layout import EXPORT_SUMMARY_FILE as EXPORT_SUMMARY  # noqa: F401 (dispatch.EXPORT_SUMMARY)
+from al_ray.layout import LS_CONFIG_FILE as LS_CONFIG
+from al_ray.layout import LS_TASKS_FILE as LS_TASKS
 from al_ray.task import TaskConfig
 
-BATCH_JSONL = "batch.jsonl"
-ASSIGNMENTS = "assignments.jsonl"
-LS_TASKS = "labelstudio_tasks.json"
-LS_CONFIG = "labelstudio_config.xml"
-ARGILLA_RECORDS = "argilla_records.json"
-ARGILLA_SETTINGS = "argilla_settings.json"
-EXPORT_SUMMARY = "export.json"
+# Settings that decide who labels what: a completed export is only reused when a call asks for the same.
+REUSE_FIELDS = ("annotators", "overlap_fraction", "annotators_per_overlap_item", "min_overlap_items", "formats")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,34 @@ class ExportResult:
         return {"out_dir": self.out_dir, "round": self.round, "n_items": self.n_items,
                 "n_overlap_items": self.n_overlap_items, "n_assignments": self.n_assignments,
                 "per_annotator": dict(self.per_annotator), "files": dict(self.files), "reused": self.reused}
+
+
+def check_reuse(summary: Mapping[str, Any], config: LabelingConfig, summary_url: str) -> None:
+    """Refuse to reuse a completed export for a call that explicitly asks for other assignments.
+
+    Reusing is right for a rerun (assignments already handed out must not be reshuffled), but a call
+    that names other annotators or another overlap and silently gets the old export back has been
+    lied to. Only settings the caller gave (``config.model_fields_set``) are compared, so a rerun
+    without options still reuses; exports written before a setting was recorded are not compared
+    on it.
+    """
+    conflicts = []
+    for name in REUSE_FIELDS:
+        if name not in config.model_fields_set or name not in summary:
+            continue
+        had, want = summary[name], getattr(config, name)
+        if name == "formats":
+            had, want = sorted(had), sorted(want)
+        if had != want:
+            conflicts.append(f"{name} {had!r} there, {want!r} asked")
+    if conflicts:
+        from al_ray.security import scrub
+
+        raise ConfigError(
+            f"{scrub(summary_url)}: this batch was already exported with other settings ({'; '.join(conflicts)}). "
+            "Its assignments may be with annotators already, so it is not reused silently: run again without "
+            "those options to reuse it, or pass --force to reassign the batch (then hand out the new files)."
+        )
 
 
 def _jsonable(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,11 +27,11 @@ import pyarrow as pa
 from al_ray import storage
 from al_ray.errors import InputError
 from al_ray.labeling.batch import Batch
-from al_ray.labeling.formats.common import ParsedFile, parse_file
+from al_ray.labeling.formats.common import ParsedFile
+from al_ray.labeling.formats.parse import parse_file
+from al_ray.layout import ANNOTATIONS_FILE
 from al_ray.schemas import ANNOTATIONS_SCHEMA
 from al_ray.task import TaskConfig
-
-ANNOTATIONS_FILE = "annotations.parquet"
 MAX_LISTED = 20
 
 
@@ -139,11 +139,12 @@ def read_annotations(labels_dir: str,
 
 def ingest(files: Sequence[str], batch: Batch, labels_dir: str, task: TaskConfig, *, round: int,
            fmt: str | None = None, replace: bool = False,
-           storage_options: Mapping[str, Any] | None = None) -> ImportResult:
+           storage_options: Mapping[str, Any] | None = None,
+           user_map: Mapping[str, str] | None = None) -> ImportResult:
     if batch.rounds and batch.rounds != {round}:
         raise InputError(f"asked to import round {round}'s labels, but the batch is round "
                          f"{sorted(batch.rounds)}'s", location=batch.url)
-    parsed = [parse_file(f, fmt, storage_options) for f in files]
+    parsed = [parse_file(f, fmt, storage_options, user_map) for f in files]
     rows, problems = validate(parsed, batch, task, round)
 
     existing = read_annotations(labels_dir, storage_options)

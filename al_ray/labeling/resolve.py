@@ -11,12 +11,17 @@ Items nobody annotated are left out (counted as unlabelled). Resolved labels the
 the duplicates selection dropped (``dedup_groups.parquet``), marked ``propagated`` with
 ``propagated_from`` = the representative.
 
-Gate: ``config.gate_metric`` (default pairwise Cohen's kappa, mean over pairs) against
-``config.gate_threshold`` (default 0.8). "passed", "flagged" (below), or "unmeasured" (fewer than
-``min_overlap_items`` items with two or more annotations, capped at the batch size). A
-statistic that is undefined because every overlap annotation used the same single label counts as
-perfect agreement. A batch that did not pass keeps its agreeing items and sends every
-disagreement to adjudication.
+Gate: ``config.gate_metric`` (default Gwet's AC1) at ``config.gate_bound`` (default the lower end
+of its bootstrap confidence interval) against ``config.gate_threshold``. "passed", "flagged"
+(below), or "unmeasured" (fewer than ``min_overlap_items`` items with two or more annotations,
+capped at the batch size). The lower bound, not the estimate, because a gate should pass a batch
+on evidence: with few overlap items the interval is wide and a batch of careless answers can
+reach a high point estimate by luck. AC1, not kappa, because kappa's chance term follows the
+label shares: on a batch with 2% positives, good annotators who agree on 90% of the items can get
+a kappa near 0 and be flagged (issue 15: 14 of 20 loop batches at 5% flips). A statistic that is
+undefined because every overlap annotation used the same single label counts as perfect
+agreement. A batch that did not pass keeps its agreeing items and sends every disagreement to
+adjudication.
 """
 
 from __future__ import annotations
@@ -35,23 +40,10 @@ from al_ray.labeling.config import LabelingConfig
 from al_ray.labeling.formats.canonical import csv_objects, dumps_jsonl, jsonl_objects
 from al_ray.labeling.formats.common import as_id, as_round, as_text
 from al_ray.labeling.ingest import AnnotationFileError, _short
-from al_ray.schemas import LABELS_SCHEMA
+from al_ray.layout import ADJUDICATIONS_FILE, AGREEMENT_FILE, LABELS_FILE, QUEUE_FILE  # noqa: F401 (re-exported)
+from al_ray.schemas import ADJUDICATIONS_SCHEMA, LABELS_SCHEMA
 from al_ray.security import scrub
 from al_ray.task import TaskConfig
-
-LABELS_FILE = "labels.parquet"
-AGREEMENT_FILE = "agreement.json"
-QUEUE_FILE = "adjudication.jsonl"
-ADJUDICATIONS_FILE = "adjudications.parquet"
-
-ADJUDICATIONS_SCHEMA = pa.schema([
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("label", pa.string(), nullable=False),
-    pa.field("adjudicator", pa.string()),
-    pa.field("note", pa.string()),
-    pa.field("round", pa.int64()),
-    pa.field("source_file", pa.string()),
-])
 
 GateStatus = Literal["passed", "flagged", "unmeasured"]
 
@@ -65,6 +57,8 @@ class GateResult:
     n_overlap_items: int
     required_overlap_items: int
     reason: str
+    bound: str = "estimate"  # which end of the statistic ``value`` is: "estimate" or "lower"
+    estimate: float | None = None  # the statistic's point estimate (= value when bound is "estimate")
 
     @property
     def passed(self) -> bool:
@@ -75,10 +69,19 @@ class GateResult:
 
 
 def gate(report: AgreementReport, config: LabelingConfig, n_batch_items: int) -> GateResult:
+    """The batch's gate decision from its agreement report (which must carry bootstrap intervals
+    when ``config.gate_bound`` is "lower")."""
     required = max(1, min(config.min_overlap_items, n_batch_items))
-    value = report.metric(config.gate_metric)
+    estimate = report.metric(config.gate_metric)
+    value = report.bound(config.gate_metric, config.gate_bound) if report.n_overlap_items else estimate
     common = dict(metric=config.gate_metric, value=value, threshold=config.gate_threshold,
-                  n_overlap_items=report.n_overlap_items, required_overlap_items=required)
+                  n_overlap_items=report.n_overlap_items, required_overlap_items=required,
+                  bound=config.gate_bound, estimate=estimate)
+    if config.gate_bound == "lower":
+        what = f"{config.gate_metric} lower {config.gate_confidence:.0%} bound"
+        shown = f"{what} {value:.3f} (estimate {estimate:.3f})" if value is not None else what
+    else:
+        shown = f"{config.gate_metric} {value:.3f}" if value is not None else config.gate_metric
     if report.n_overlap_items < required:
         return GateResult("unmeasured", reason=f"{report.n_overlap_items} item(s) with >= 2 annotations, "
                           f"{required} needed to measure agreement", **common)
@@ -89,9 +92,8 @@ def gate(report: AgreementReport, config: LabelingConfig, n_batch_items: int) ->
         return GateResult("unmeasured", reason=f"{config.gate_metric} is undefined for these annotations",
                           **common)
     if value >= config.gate_threshold:
-        return GateResult("passed", reason=f"{config.gate_metric} {value:.3f} >= {config.gate_threshold}",
-                          **common)
-    return GateResult("flagged", reason=f"{config.gate_metric} {value:.3f} < {config.gate_threshold}: "
+        return GateResult("passed", reason=f"{shown} >= {config.gate_threshold}", **common)
+    return GateResult("flagged", reason=f"{shown} < {config.gate_threshold}: "
                       "disagreements go to adjudication", **common)
 
 

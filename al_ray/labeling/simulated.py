@@ -22,7 +22,6 @@ passed in.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -31,45 +30,29 @@ import numpy as np
 import pyarrow as pa
 
 from al_ray import storage
+from al_ray.data.davidson import VOTE_FOLDING, read_davidson_csv
+from al_ray.data.layout import read_gold as _read_gold
 from al_ray.errors import ConfigError, InputError
 from al_ray.labeling.agreement import cohen_kappa, compute_agreement
-from al_ray.labeling.dispatch import ASSIGNMENTS
 from al_ray.labeling.formats.canonical import dumps_jsonl, jsonl_objects
-from al_ray.labeling.resolve import QUEUE_FILE
+from al_ray.layout import (
+    ASSIGNMENTS_FILE, QUEUE_FILE, SIMULATED_ADJUDICATIONS_FILE, SIMULATION_REPORT_FILE, batch_dir_beside,
+    sim_annotator_file,
+)
+from al_ray.schemas import VOTE_PREFIX
 from al_ray.security import scrub
 
-VOTE_PREFIX = "votes_"
-
-# Davidson et al. (2017) columns -> task labels (sums of vote columns)
-DAVIDSON_TASKS: dict[str, dict[str, tuple[str, ...]]] = {
-    "violating": {"neither": ("neither",), "violating": ("hate_speech", "offensive_language")},
-    "hate": {"not_hate": ("offensive_language", "neither"), "hate": ("hate_speech",)},
-}
+# Davidson et al. (2017) columns -> task labels (sums of vote columns): the preparer's table
+DAVIDSON_TASKS: dict[str, dict[str, tuple[str, ...]]] = VOTE_FOLDING
 
 
 def load_davidson(csv_url: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
-    """The Davidson CSV as a table: id (string of the unnamed first column), text, vote columns.
+    """The Davidson CSV as a table: id (string of the unnamed first column), the vote columns, text.
 
-    Texts contain newlines, quotes and emoji: the CSV is parsed with quoting honoured (polars).
+    The preparer's reader (``al_ray.data.davidson.read_davidson_csv``): quoting honoured, every
+    record validated, tweets ``html.unescape``-d — the simulator sees the texts the corpus holds.
     """
-    import polars as pl
-
-    raw = storage.read_bytes(csv_url, storage_options)
-    df = pl.read_csv(io.BytesIO(raw), infer_schema_length=10000)
-    first = df.columns[0]
-    expected = {"count", "hate_speech", "offensive_language", "neither", "class", "tweet"}
-    if not expected <= set(df.columns):
-        raise InputError(f"not the Davidson CSV: expected columns {sorted(expected)}, got {df.columns}",
-                         location=scrub(csv_url))
-    df = df.select(
-        pl.col(first).cast(pl.String).alias("id"), pl.col("tweet").alias("text"),
-        pl.col("count"), pl.col("hate_speech"), pl.col("offensive_language"), pl.col("neither"),
-        pl.col("class"),
-    )
-    table = df.to_arrow()
-    return table.cast(pa.schema([
-        pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type) for f in table.schema
-    ]))
+    return read_davidson_csv(csv_url, storage_options)
 
 
 def derive_votes(table: pa.Table, mapping: Mapping[str, Any]) -> pa.Table:
@@ -157,7 +140,7 @@ class SimulatedAnnotators:
         """Label the batch as dispatched (``assignments.jsonl`` from ``export_batch``): one canonical
         JSONL file per annotator (``sim_annotator_<k>.jsonl``, k = position in the assignments, never
         the annotator's id), plus ``simulation.json`` with the labels' quality."""
-        url = assignments_url or storage.join(batch_dir, ASSIGNMENTS)
+        url = assignments_url or storage.join(batch_dir, ASSIGNMENTS_FILE)
         try:
             text = storage.read_bytes(url, storage_options).decode("utf-8")
         except FileNotFoundError as exc:
@@ -171,13 +154,13 @@ class SimulatedAnnotators:
         annotators = list(dict.fromkeys(r["annotator_id"] for r in rows))
         files = []
         for k, who in enumerate(annotators):
-            f = storage.join(out_dir, f"sim_annotator_{k:03d}.jsonl")
+            f = storage.join(out_dir, sim_annotator_file(k))
             mine = dumps_jsonl(r for r in rows if r["annotator_id"] == who)
             storage.write_bytes_atomic(f, mine, storage_options)
             files.append(f)
         quality = quality_report(rows, {r["id"]: self.reference(r["id"]) for r in rows}, self.labels)
         quality["simulator"] = self.describe()
-        report_url = storage.join(out_dir, "simulation.json")
+        report_url = storage.join(out_dir, SIMULATION_REPORT_FILE)
         storage.write_json_atomic(report_url, quality, storage_options)
         return SimulationResult(files, quality, report_url, len(rows))
 
@@ -345,19 +328,13 @@ def dumps_report(report: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # entry points for the round driver's simulated mode (gold files per al_ray.data.layout)
 
-GOLD_FILE = "gold.parquet"
-
 
 def read_gold(gold_url: str, storage_options: Mapping[str, Any] | None = None) -> pa.Table:
-    """A gold folder (``<gold_url>/gold.parquet``) or the Parquet file itself: id, label, votes_<label>..."""
-    url = gold_url if gold_url.endswith(".parquet") else storage.join(gold_url, GOLD_FILE)
-    try:
-        table = storage.read_parquet(url, storage_options)
-    except FileNotFoundError as exc:
-        raise InputError("gold file not found", location=scrub(url)) from exc
-    if "id" not in table.column_names:
-        raise InputError("gold file has no 'id' column", location=scrub(url))
-    return table.set_column(table.column_names.index("id"), "id", table["id"].cast(pa.string()))
+    """A gold folder (``<gold_url>/gold.parquet``) or the Parquet file itself: id, label, votes_<label>...
+
+    ``al_ray.data.layout.read_gold``, asking only for ``id`` (the simulator needs votes or a label,
+    not the prepared file's split and tie columns)."""
+    return _read_gold(gold_url, storage_options, required=("id",))
 
 
 def make_simulator(gold: pa.Table, labels: Sequence[str], *, kind: str, flip_prob: float,
@@ -385,7 +362,7 @@ def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, ki
     kept out of the folder annotation files are collected from)."""
     gold = read_gold(gold_url, storage_options)
     sim = make_simulator(gold, task.labels, kind=kind, flip_prob=flip_prob, rng=rng)
-    a_url = storage.join(batch_dir, ASSIGNMENTS)
+    a_url = storage.join(batch_dir, ASSIGNMENTS_FILE)
     try:
         text = storage.read_bytes(a_url, storage_options).decode("utf-8")
     except FileNotFoundError as exc:
@@ -398,18 +375,21 @@ def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, ki
     storage.write_bytes_atomic(out_url, dumps_jsonl(rows), storage_options)
     quality = quality_report(rows, {r["id"]: sim.reference(r["id"]) for r in rows}, sim.labels)
     quality["simulator"] = sim.describe()
-    report_url = report_url or storage.join(batch_dir, "simulation.json")
+    report_url = report_url or storage.join(batch_dir, SIMULATION_REPORT_FILE)
     storage.write_json_atomic(report_url, quality, storage_options)
     return SimulationResult([out_url], quality, report_url, len(rows))
 
 
-def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *,
+def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *, batch_dir: str | None = None,
                          adjudicator: str = "simulated-adjudicator",
                          storage_options: Mapping[str, Any] | None = None) -> int:
     """Answer the adjudication queue with the gold label and record the decisions (the caller
-    re-runs ``resolve_labels``). The answered file is kept as ``adjudicated_simulated.jsonl``.
-    Returns the number of decisions recorded."""
-    from al_ray.labeling.resolve import merge_adjudications
+    re-runs ``resolve_labels``). The answered file is kept as ``adjudicated_simulated.jsonl`` and
+    applied by ``labeling.api.apply_adjudication``, so it passes the same checks as an adjudicator's
+    file (ids of the batch, labels of the task, the batch's round). ``batch_dir`` defaults to the
+    round's batch directory beside ``labels_dir`` (``RunLayout``). Returns the number of decisions
+    recorded."""
+    from al_ray.labeling.api import apply_adjudication
 
     gold = gold_from_table(read_gold(gold_url, storage_options), "label")
     q_url = storage.join(labels_dir, QUEUE_FILE)
@@ -426,8 +406,9 @@ def adjudicate_from_gold(labels_dir: str, gold_url: str, task: Any, *,
         if gold.get(iid) not in task.labels:
             raise InputError(f"no gold label in the task's label set for item {iid!r}", location=loc)
         rows.append({"id": iid, "label": gold[iid], "adjudicator": adjudicator, "note": None,
-                     "round": obj.get("round"), "source_file": "simulated:gold"})
-    out = storage.join(labels_dir, "adjudicated_simulated.jsonl")
+                     "round": obj.get("round")})
+    out = storage.join(labels_dir, SIMULATED_ADJUDICATIONS_FILE)
     storage.write_bytes_atomic(out, dumps_jsonl(rows), storage_options)
-    applied, _ = merge_adjudications(rows, labels_dir, storage_options)
-    return applied
+    res = apply_adjudication(out, labels_dir, task, batch_dir=batch_dir or batch_dir_beside(labels_dir),
+                             resolve_after=False, storage_options=storage_options)
+    return res.n_applied

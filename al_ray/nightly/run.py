@@ -1,8 +1,9 @@
 """One nightly pass: plan, score the new and changed shards, record what completed, summarise.
 
-Cost estimate (``estimate_cost``)::
+Cost estimate (``estimate_cost``): the capacity planner's model (``al_ray.planner.gpu_hours``),
+with the workers as engines and the measured scoring wall time::
 
-    gpu_hours      = scoring wall hours x workers x max(num_gpus_per_worker, 1 if 0)
+    gpu_hours      = workers x max(num_gpus_per_worker, 1 if 0) x scoring wall seconds / 3600
     estimated_cost = gpu_hours x gpu_hour_price
 
 The assumption: every scoring worker holds its GPUs for the whole scoring pass (Ray actors pinned to
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from al_ray.nightly._scoring_adapter import rows_scored, shard_outcomes
 from al_ray.nightly.plan import RescorePlan, plan_rescore
 from al_ray.nightly.state import NightlyState, ShardRecord, state_url, utc_now
+from al_ray.planner import cost as _cost
+from al_ray.planner import gpu_hours as _gpu_hours
+from al_ray.resources import auto_num_gpus
 from al_ray.security import register_storage_options, scrub
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,10 +38,11 @@ COST_ASSUMPTION = (
 
 
 def estimate_cost(wall_seconds: float, workers: int, gpus_per_worker: float, gpu_hour_price: float) -> tuple[float, float]:
-    """(gpu_hours, estimated_cost) under ``COST_ASSUMPTION``."""
+    """(gpu_hours, estimated_cost) under ``COST_ASSUMPTION``: the planner's model, a CPU worker
+    counting as one unit."""
     units = float(gpus_per_worker) if gpus_per_worker and gpus_per_worker > 0 else 1.0
-    gpu_hours = (max(wall_seconds, 0.0) / 3600.0) * max(int(workers), 1) * units
-    return gpu_hours, gpu_hours * float(gpu_hour_price)
+    hours = _gpu_hours(max(int(workers), 1), units, max(wall_seconds, 0.0))
+    return hours, _cost(hours, gpu_hour_price)
 
 
 @dataclass
@@ -167,15 +172,9 @@ def run_nightly(
 
 
 def _gpus_per_worker(scoring_config: Any) -> float:
-    """The config's GPUs per actor; unset means 1 on a cluster with GPUs, else 0 (as scoring decides)."""
-    gpus = getattr(scoring_config, "num_gpus_per_worker", None)
-    if gpus is not None:
-        return float(gpus)
-    import ray
-
-    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) > 0:
-        return 1.0
-    return 0.0
+    """The config's GPUs per actor; unset means 1 on a cluster with GPUs, else 0 (as scoring decides:
+    both ask ``al_ray.resources.auto_num_gpus``)."""
+    return auto_num_gpus(getattr(scoring_config, "num_gpus_per_worker", None))
 
 
 def resolve_model_version(scoring_config: "ScoringConfig") -> str:

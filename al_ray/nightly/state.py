@@ -22,14 +22,13 @@ none), so its fingerprint or model version still differs next night and it is re
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from al_ray import storage
+from al_ray.clock import utc_now  # noqa: F401  (re-exported for al_ray.nightly.run)
 from al_ray.errors import InputError
-
-STATE_FILE = "_nightly_state.json"
+from al_ray.layout import NIGHTLY_STATE_FILE as STATE_FILE
 STATE_FORMAT = "al_ray.nightly_state/v1"
 
 
@@ -49,10 +48,6 @@ def refresh(url: str, storage_options: Mapping[str, Any] | None = None) -> None:
     fs, _ = storage.resolve(url, storage_options)
     if not storage.is_local(fs):
         fs.invalidate_cache()
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

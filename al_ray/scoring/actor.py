@@ -39,13 +39,21 @@ class ScoringWorker:
                 # this process only (vLLM's EngineCore is a child): what streaming must keep flat
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
-    def score(self, shard_url: str, rel: str, out_url: str, fingerprint: str = "") -> Iterator[Any]:
+    def label_prob_sums(self, shard_url: str, max_rows: int) -> tuple[list[float], int]:
+        """This worker's share of the corpus-wide prior (see ``al_ray.scoring.shard.label_prob_sums``)."""
+        from al_ray.scoring.shard import label_prob_sums
+
+        return label_prob_sums(self.engine, self.config, shard_url, max_rows)
+
+    def score(self, shard_url: str, rel: str, out_url: str, fingerprint: str = "",
+              prior: list[float] | None = None) -> Iterator[Any]:
         """Streaming: ``{"rows": n}`` per batch, then the ``ShardResult``."""
         from al_ray.scoring.shard import score_shard
 
         try:
             yield from score_shard(self.engine, self.config, shard_url=shard_url, rel=rel, out_url=out_url,
-                                   model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint)
+                                   model_id=self.model_id, model_version=self.model_version, fingerprint=fingerprint,
+                                   prior=prior)
         except Exception as exc:
             if _engine_dead(exc):
                 self._restart_engine(exc)

@@ -42,9 +42,17 @@ class ScoringConfig(BaseModel):
     label_variants: Literal["both", "space", "bare"] = Field(
         "both", description="Generative mode: which verbalizer spellings count for a label: 'label', "
         "' label' (leading space) or both (their first-token probabilities are added).")
-    calibration: Literal["none", "batch"] = Field(
-        "none", description="batch: estimate the label prior as the mean renormalised probability "
-        "over each shard and divide it out (contextual calibration).")
+    calibration: Literal["none", "batch", "corpus"] = Field(
+        "none", description="Divide a label prior out of every row's probabilities and renormalise "
+        "(batch calibration, Zhou et al. 2023): a model that leans to one label on every input has that "
+        "lean removed. 'corpus': one prior for the whole corpus, the mean renormalised probability over a "
+        "seeded sample of calibration_rows rows (the exact mean when the corpus is smaller), estimated by "
+        "the workers before scoring and recorded in _summary.json and _calibration.json, so the same text "
+        "gets the same probabilities in every shard and on a resume. 'batch': a prior per shard (a "
+        "text's probabilities then depend on its shard). 'none': raw renormalised probabilities.")
+    calibration_rows: int = Field(4096, ge=16, description="calibration 'corpus': rows sampled to estimate "
+                                  "the prior (standard error ~0.5/sqrt(rows) per label; spread over at "
+                                  "most 64 shards picked by a hash of their paths).")
     batch_rows: int = Field(1024, ge=1, description="Rows per record batch read from a shard and "
                             "handed to the engine in one call.")
     workers: int = Field(1, ge=1, description="Ray actors, each owning one engine.")
@@ -72,7 +80,10 @@ class ScoringConfig(BaseModel):
     transformers_token_budget: int = Field(16384, ge=64, description="Padded tokens per forward pass.")
     transformers_batch_size: int = Field(32, ge=1, description="Rows per forward pass (fixed batching; "
                                          "also the cap for token-budget batches is 8x this).")
-    check_duplicate_ids: bool = Field(True, description="Report ids seen more than once (8 bytes/row in the driver).")
+    check_duplicate_ids: bool = Field(True, description="Report ids seen more than once: after scoring, a "
+                                      "hash-partitioned pass of Ray tasks over the per-shard id sidecars "
+                                      "(<score file>.ids.npy, always written); memory per task is bounded, "
+                                      "the driver holds none of the ids.")
     model_cache_dir: str | None = Field(None, description="Where workers cache remote checkpoints; "
                                         "default ~/.cache/al_ray/models.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options "

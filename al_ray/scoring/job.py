@@ -1,45 +1,51 @@
 """The driver-side scheduler: shards -> a pool of scoring actors -> score files + ``_summary.json``.
 
-Flow: list shards, check every footer (missing columns fail here, before any engine starts), skip
-shards whose ``.done`` marker exists (unless ``rescore``), start ``workers`` actors, keep up to
+Flow: list shards, check a sample of footers (a missing column fails here, before any engine
+starts; every other footer is checked by the actor that opens the shard), skip shards whose ``.done``
+marker is in one listing of the output (unless ``rescore``), start ``workers`` actors, keep up to
 ``shards_in_flight_per_worker`` shards queued per actor (backpressure), and ``ray.wait`` on their
 streaming results. If an actor dies, the shards it held go back to the queue (at most
 ``max_shard_attempts`` tries each) and Ray restarts it; because an actor publishes a score file
 atomically and only then its marker, a retried shard never leaves duplicates. Bad data quarantines
-one shard; every other shard still completes.
+one shard; every other shard still completes. Afterwards the duplicate-id check runs as Ray tasks over
+the id sidecars the actors wrote (``al_ray.scoring.duplicates``).
+
+The driver's state is O(shards), never O(rows): one ``Shard`` per input, one listing of the output
+prefix (not a request per shard), no footers beyond the sample, no id hashes. Row counts are known
+only for the sampled shards, so the progress bar's total is an estimate (mean sampled rows x shards)
+and the rows actually scored are counted as actors report them.
 
 Library code never calls ``ray.init``: the caller connects first (the CLI does).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import posixpath
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from al_ray import storage
-from al_ray.errors import ConfigError, StorageError
+from al_ray.clock import utc_now as _now
+from al_ray.errors import ConfigError, InputError, StorageError
+from al_ray.layout import CALIBRATION_FILE as CALIBRATION_NAME
+from al_ray.layout import SCORES_SUMMARY_FILE as SUMMARY_NAME
 from al_ray.models import MODEL_VERSION_FILE
 from al_ray.scoring.config import ScoringConfig
-from al_ray.scoring.reader import Shard, check_shards, list_shards, score_url
-from al_ray.scoring.shard import ShardResult, hash_ids
+from al_ray.scoring.reader import Shard, check_shards, list_shards, normalise_url, sample_shards, score_url
+from al_ray.scoring.shard import ShardResult
 from al_ray.scoring.summary import DuplicateIds, ScoringSummary, ShardFailure
 from al_ray.security import register_storage_options, scrub
 
 log = logging.getLogger(__name__)
 
-SUMMARY_NAME = "_summary.json"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+PRIOR_SHARDS = 64  # calibration 'corpus': the sample is spread over at most this many shards
 
 
 def resolve_model_version(config: ScoringConfig) -> str:
@@ -92,13 +98,88 @@ class _Progress:
             self.bar.stop()
 
 
+def preflight(config: ScoringConfig, corpus: str, shards: list[str] | None = None) -> list[Shard]:
+    """List the corpus and check a sample of footers: all of scoring's input checks that need no Ray.
+
+    The sample (``reader.sample_shards``: the first shard and a seeded handful, every shard of a
+    corpus of at most ``PREFLIGHT_SAMPLE``) keeps this at a second whatever the shard count; the
+    scoring actors check every other shard's footer as they open it and quarantine a bad one. The
+    returned list has every listed shard; only the sampled ones carry ``num_rows`` or ``error``.
+
+    The CLI calls this before ``ray.init`` so that a wrong path or a missing column answers in
+    about a second instead of after a cluster start; ``run_scoring`` takes the result (``checked``)
+    so the footers are not read twice. Raises ``InputError`` naming the path when the corpus does
+    not exist or holds no Parquet shard (scoring nothing is never what was meant: it used to exit 0
+    with "scored 0 rows in 0 shards"), and for a missing or mistyped text/id column.
+    """
+    so = config.storage_options
+    register_storage_options(so)
+    listed = list_shards(corpus, so, only=shards)
+    if not listed and not shards:  # an explicit empty ``shards`` asks for nothing (nightly: no change)
+        if not storage.exists(corpus, so):
+            raise InputError("corpus does not exist (expected a folder of Parquet shards or one .parquet file)",
+                             location=scrub(corpus))
+        raise InputError("corpus holds no Parquet shards (*.parquet; names starting with '_' or '.' are "
+                         "skipped)", location=scrub(corpus))
+    picked = sample_shards(listed)
+    for i, s in zip(picked, check_shards([listed[i] for i in picked], config.task, so)):
+        listed[i] = s
+    return listed
+
+
+@dataclass
+class ScoringPlan:
+    """What ``run_scoring`` will do, decided from the listing, a sample of footers and one listing of
+    the output prefix: O(shards) memory, a handful of requests per 1,000 shards on an object store."""
+
+    checked: list[Shard]  # every listed shard; sampled ones carry num_rows/error
+    readable: list[Shard]  # not flagged by the sample
+    done_before: list[Shard]  # marker present (skipped unless rescore)
+    todo: list[Shard]
+    outputs: dict[str, storage.FileInfo] | None  # relative path under out -> listed file (None: not listed)
+    rows_estimate: int  # for the progress bar: mean sampled rows x shards to do (unknown rows are estimated)
+
+
+def list_outputs(out: str, storage_options: dict | None = None) -> dict[str, storage.FileInfo]:
+    """Every file under ``out`` by its path relative to ``out``, from one recursive listing (paged on
+    object stores: ~1 request per 1,000 keys) instead of one ``exists`` request per shard."""
+    try:
+        infos = storage.list_files(out, "", storage_options)
+    except StorageError:  # no output yet
+        return {}
+    root = normalise_url(out, storage_options) + "/"
+    return {fi.url[len(root):]: fi for fi in infos if fi.url.startswith(root)}
+
+
+def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
+                 rescore: bool = False, checked: list[Shard] | None = None) -> ScoringPlan:
+    """The planning half of ``run_scoring`` (what the driver benchmark measures): preflight unless
+    ``checked`` is given, then which shards are done from one listing of ``out``."""
+    so = config.storage_options
+    if checked is None:
+        checked = preflight(config, corpus, shards)
+    readable = [s for s in checked if not s.error]
+    outputs = None if rescore else list_outputs(out, so)
+    if outputs is None:
+        done_before, todo = [], list(readable)
+    else:
+        done_before = [s for s in readable if s.rel + storage.DONE_SUFFIX in outputs]
+        todo = [s for s in readable if s.rel + storage.DONE_SUFFIX not in outputs]
+    known = [s.num_rows for s in checked if s.num_rows is not None]
+    per_shard = sum(known) / len(known) if known else 0
+    return ScoringPlan(checked, readable, done_before, todo, outputs, int(per_shard * len(todo)))
+
+
 def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
-                rescore: bool = False, progress: bool = True, console=None) -> ScoringSummary:
+                rescore: bool = False, progress: bool = True, console=None,
+                checked: list[Shard] | None = None) -> ScoringSummary:
     """Score every shard under ``corpus`` (or just ``shards``) into ``out``; returns the summary.
 
     ``rescore=True`` ignores existing completion markers (nightly rescoring of changed shards).
-    Raises ``InputError`` for a missing text/id column and ``ConfigError`` when workers cannot start;
-    per-shard problems are reported in the summary (``summary.ok`` is False) instead of raising.
+    ``checked``: the result of ``preflight(config, corpus, shards)`` when the caller ran it already.
+    Raises ``InputError`` for a missing corpus or text/id column and ``ConfigError`` when workers
+    cannot start; per-shard problems are reported in the summary (``summary.ok`` is False) instead
+    of raising.
     """
     import ray
 
@@ -110,32 +191,33 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
     t_start = time.perf_counter()
     summary = ScoringSummary(corpus=scrub(corpus), out=scrub(out), model=scrub(config.model),
                              model_version=resolve_model_version(config), backend=config.backend,
-                             labels=list(config.task.labels), started_at=_now())
-    checked = check_shards(list_shards(corpus, so, only=shards), config.task, so)
+                             labels=list(config.task.labels), calibration=config.calibration, started_at=_now())
+    plan = plan_scoring(config, corpus, out, shards=shards, rescore=rescore, checked=checked)
+    checked, readable, todo = plan.checked, plan.readable, plan.todo
     summary.shards_total = len(checked)
-    todo: list[Shard] = []
     for s in checked:
         if s.error:
             summary.failed_shards.append(ShardFailure(shard=scrub(s.url), reason=s.error, kind=s.error_kind, attempts=0))
-    readable = [s for s in checked if not s.error]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        done_flags = list(pool.map(lambda s: (not rescore) and storage.is_done(score_url(out, s.rel), so), readable))
-    done_before = [s for s, d in zip(readable, done_flags) if d]
-    todo = [s for s, d in zip(readable, done_flags) if not d]
-    summary.shards_skipped_done = len(done_before)
+    summary.shards_skipped_done = len(plan.done_before)
+    # the last report, for a resume that scores nothing (read before this run's summary replaces it)
+    previous_dups = _previous_duplicates(out, so) if config.check_duplicate_ids and not todo else None
 
-    hashes: dict[str, np.ndarray] = {}
     if todo:
         # An unwritable output location (permissions, a full disk, a failing store) fails here, naming
         # the object and the cause, before any engine starts; the summary says "started, not finished".
         storage.write_json_atomic(storage.join(out, SUMMARY_NAME), summary.model_dump(), so)
-        _run_pool(config, out, todo, summary, hashes, progress, console, t_start)
+        _run_pool(config, out, todo, summary, progress, console, t_start, readable, plan.rows_estimate)
         # every actor is shut down now: a temporary file left here is from one killed mid-publish
         for path in storage.remove_stale_temp_files(out, so):
             log.info("removed a killed writer's temporary file %s", scrub(path))
+    elif config.calibration == "corpus":  # nothing left to score: report the prior the shards used
+        saved = _saved_prior(config, summary, out)
+        if saved is not None:
+            summary.calibration_prior, summary.calibration_rows = saved["prior"], saved["rows"]
     if config.check_duplicate_ids:
-        _hash_done_shards(done_before, out, so, hashes)
-        summary.duplicate_ids = _duplicates(hashes, out, so)
+        # after scoring: one more listing sees the sidecars this run wrote (none when nothing was to do)
+        outputs = plan.outputs if (not todo and plan.outputs is not None) else list_outputs(out, so)
+        summary.duplicate_ids = _check_duplicates(out, [s.rel for s in readable], outputs, so, previous_dups)
     summary.seconds = round(time.perf_counter() - t_start, 3)
     summary.rows_per_s = round(summary.rows_scored / summary.seconds, 2) if summary.seconds else 0.0
     summary.finished_at = _now()
@@ -143,18 +225,92 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
     return summary
 
 
+def _previous_duplicates(out: str, so: dict) -> dict[str, Any] | None:
+    try:
+        return (storage.read_json(storage.join(out, SUMMARY_NAME), so) or {}).get("duplicate_ids")
+    except (FileNotFoundError, StorageError, OSError, ValueError, AttributeError):
+        return None
+
+
+def _check_duplicates(out: str, rels: list[str], outputs: dict[str, storage.FileInfo], so: dict,
+                      previous: dict[str, Any] | None) -> DuplicateIds:
+    """The distributed duplicate-id check over the done shards among ``rels``. A failure of the check
+    itself is reported in the summary (``duplicate_ids.error``), not raised: the scores are complete."""
+    from ray.exceptions import RayError
+
+    from al_ray.scoring.duplicates import find_duplicate_ids, sources_from_listing
+
+    try:
+        return find_duplicate_ids(sources_from_listing(out, rels, outputs), so, previous=previous)
+    except (RayError, StorageError, OSError) as exc:
+        log.warning("duplicate-id check failed: %s", scrub(_short(exc)))
+        return DuplicateIds(error=scrub(_short(exc)))
+
+
+def _saved_prior(config: ScoringConfig, summary: ScoringSummary, out: str) -> dict[str, Any] | None:
+    """The prior an earlier run of this job estimated, if it was for the same model and labels."""
+    try:
+        saved = json.loads(storage.read_bytes(storage.join(out, CALIBRATION_NAME), config.storage_options))
+    except (FileNotFoundError, StorageError, OSError, ValueError):
+        return None
+    same = (saved.get("model_version") == summary.model_version and saved.get("labels") == list(config.task.labels)
+            and saved.get("calibration_rows") == config.calibration_rows)
+    return saved if same else None
+
+
+def _corpus_prior(actors: list, config: ScoringConfig, summary: ScoringSummary, shards: list[Shard],
+                  out: str) -> list[float]:
+    """One label prior for the whole corpus, estimated by the workers on a seeded sample of rows.
+
+    Why a sample scored up front rather than a mean over everything scored: every shard must divide
+    out the *same* prior when it is written (so a text's probabilities do not depend on its shard),
+    and a prior known only at the end would mean rewriting every score file. The sample is the first
+    rows of up to PRIOR_SHARDS shards picked by a hash of their paths (stable across runs); each
+    worker returns running sums (sum of probabilities, row count) and the driver adds them: O(shards
+    sampled), never a pass over the corpus. A resume reuses the recorded prior, so shards scored
+    before and after a crash agree.
+    """
+    import ray
+
+    saved = _saved_prior(config, summary, out)
+    if saved is not None:
+        summary.calibration_prior, summary.calibration_rows = saved["prior"], saved["rows"]
+        return saved["prior"]
+    picked = sorted(shards, key=lambda s: hashlib.sha256(s.rel.encode()).digest())[:PRIOR_SHARDS]
+    per_shard = -(-config.calibration_rows // max(len(picked), 1))
+    refs = [actors[i % len(actors)].label_prob_sums.remote(s.url, per_shard) for i, s in enumerate(picked)]
+    try:
+        parts = ray.get(refs)
+    except ray.exceptions.RayError as exc:
+        raise ConfigError(f"estimating the corpus label prior failed: {scrub(_short(exc))}") from exc
+    k = len(config.task.labels)
+    total, n = np.zeros(k), sum(int(p[1]) for p in parts)
+    for sums, _ in parts:
+        total += np.asarray(sums, np.float64)
+    if n == 0:  # no row with text in the sample: nothing to divide out
+        prior = [1.0 / k] * k
+    else:  # a label the scout never gives any mass would make the division blow up: floor it
+        prior = np.maximum(total / n, 1e-6)
+        prior = (prior / prior.sum()).tolist()
+    summary.calibration_prior, summary.calibration_rows = prior, n
+    storage.write_json_atomic(storage.join(out, CALIBRATION_NAME),
+                              {"prior": prior, "rows": n, "labels": list(config.task.labels),
+                               "model_version": summary.model_version, "calibration_rows": config.calibration_rows,
+                               "shards_sampled": len(picked), "estimated_at": _now()}, config.storage_options)
+    log.info("corpus label prior %s from %d rows in %d shards", prior, n, len(picked))
+    return prior
+
+
 def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: ScoringSummary,
-              hashes: dict[str, np.ndarray], progress: bool, console, t_start: float) -> None:
+              progress: bool, console, t_start: float, corpus_shards: list[Shard], rows_estimate: int) -> None:
     import ray
     from ray.exceptions import RayActorError, RayError
 
-    from al_ray.resources import default_cpus
+    from al_ray.resources import auto_num_gpus, default_cpus
     from al_ray.scoring.actor import remote_worker_class
 
     n_workers = min(config.workers, len(todo))
-    gpus = config.num_gpus_per_worker
-    if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    gpus = auto_num_gpus(config.num_gpus_per_worker)
     cpus = config.num_cpus_per_worker
     if cpus is None:
         cpus = default_cpus(gpus, n_workers)
@@ -168,8 +324,9 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
         except RayError as exc:
             raise ConfigError(f"scoring workers failed to start: {scrub(_short(exc))}") from exc
         summary.mode, summary.workers = infos[0]["mode"], n_workers
+        prior = _corpus_prior(actors, config, summary, corpus_shards, out) if config.calibration == "corpus" else None
         summary.workers_ready_s = round(time.perf_counter() - t_start, 3)
-        bar = _Progress(progress, sum(s.num_rows or 0 for s in todo), console)
+        bar = _Progress(progress, rows_estimate, console)  # an estimate: footers were sampled, not all read
         pending: deque[tuple[Shard, int]] = deque((s, 0) for s in todo)
         inflight: dict[Any, _Slot] = {}
         load = [0] * n_workers
@@ -195,7 +352,7 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
                 a = min(free, key=lambda i: load[i])
                 shard, tries = pending.popleft()
                 gen = actors[a].score.options(num_returns="streaming").remote(
-                    shard.url, shard.rel, score_url(out, shard.rel), shard.fingerprint)
+                    shard.url, shard.rel, score_url(out, shard.rel), shard.fingerprint, prior)
                 inflight[gen] = _Slot(a, shard, tries + 1)
                 load[a] += 1
             if not inflight and not probes:
@@ -236,10 +393,8 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
                         summary.rows_skipped += item.skipped_rows
                         summary.rows_empty_text += item.empty_text
                         summary.rows_truncated += item.truncated
-                        if item.id_hashes is not None:
-                            hashes[slot.shard.rel] = item.id_hashes
                     else:
-                        summary.rows_quarantined += slot.shard.num_rows or 0
+                        summary.rows_quarantined += item.num_rows or slot.shard.num_rows or 0
                         summary.failed_shards.append(ShardFailure(shard=scrub(item.shard), reason=item.error or "",
                                                                   kind="quarantined", attempts=slot.attempt))
                     bar.advance(0, finished())
@@ -289,35 +444,3 @@ def _shutdown(actors: list) -> None:
             ray.kill(a, no_restart=True)
         except Exception:
             pass
-
-
-def _hash_done_shards(shards: list[Shard], out: str, so: dict, hashes: dict[str, np.ndarray]) -> None:
-    def read(s: Shard) -> tuple[str, np.ndarray]:
-        t = storage.read_parquet(score_url(out, s.rel), so, columns=["id"])
-        return s.rel, hash_ids(t.column("id").combine_chunks())
-
-    if shards:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            hashes.update(dict(pool.map(read, shards)))
-
-
-def _duplicates(hashes: dict[str, np.ndarray], out: str, so: dict, max_examples: int = 5) -> DuplicateIds:
-    if not hashes:
-        return DuplicateIds()
-    rels = list(hashes)
-    all_h = np.concatenate([hashes[r] for r in rels])
-    owner = np.repeat(np.arange(len(rels)), [len(hashes[r]) for r in rels])
-    order = np.argsort(all_h, kind="stable")
-    sh = all_h[order]
-    dup = sh[1:] == sh[:-1]
-    if not dup.any():
-        return DuplicateIds()
-    dup_hashes = np.unique(sh[1:][dup])
-    examples = []
-    for h in dup_hashes[:max_examples]:
-        where = sorted({rels[i] for i in owner[all_h == h]})
-        ids = storage.read_parquet(score_url(out, where[0]), so, columns=["id"]).column("id").combine_chunks()
-        match = np.flatnonzero(hash_ids(ids) == h)
-        examples.append({"id": ids[int(match[0])].as_py() if len(match) else None, "shards": where,
-                         "occurrences": int((all_h == h).sum())})
-    return DuplicateIds(count=int(len(dup_hashes)), extra_rows=int(dup.sum()), examples=examples)

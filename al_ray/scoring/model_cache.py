@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from al_ray.errors import StorageError
 from al_ray.security import scrub
-from al_ray.storage import is_local, resolve
+from al_ray.storage import get_dir, is_local, resolve
 
 
 def default_cache_dir() -> Path:
@@ -43,9 +43,11 @@ def local_copy(url: str, version: str | None, storage_options: Mapping[str, Any]
         tmp = root / f".{key}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            fs.get(path.rstrip("/") + "/", str(tmp) + "/", recursive=True)
+            get_dir(url, str(tmp), storage_options)
         except Exception as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, StorageError):
+                raise
             raise StorageError(f"cannot fetch model {scrub(url)}: {scrub(str(exc))}") from exc
         (tmp / ".complete").write_text(url + "\n")
         shutil.rmtree(dest, ignore_errors=True)

@@ -1,14 +1,18 @@
 """Find corpus shards, check their schemas from Parquet footers, and stream their rows.
 
-Schemas are checked for every shard before any engine starts, from footers only (a few KB each,
-read in parallel), so a missing column fails the job in seconds instead of after hours of GPU
-time. A shard whose footer cannot be read at all is *not* fatal: it is quarantined and reported
-while the others are scored. Rows are streamed in record batches; a shard is never loaded whole.
+Schemas are checked from footers only (a few KB each). The driver checks a small sample before
+any engine starts (``sample_shards``: the first shard and a seeded handful), so a wrong column name
+fails the job in seconds instead of after hours of GPU time; every other shard's footer is checked
+by the scoring actor that opens it (``check_shard``), so the driver never reads 100K footers one
+after another. A shard whose footer cannot be read, or whose columns drifted, is *not* fatal when
+an actor finds it: it is quarantined with its reason while the others are scored. Rows are streamed
+in record batches; a shard is never loaded whole.
 """
 
 from __future__ import annotations
 
 import posixpath
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -106,6 +110,24 @@ def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any
             raise InputError(f"id column {task.id_column!r} has type {t}, expected string or integer",
                              location=scrub(shard.url))
     return Shard(shard.url, shard.rel, shard.fingerprint, meta.num_rows, None)
+
+
+check_shard = _check_one  # public name: the scoring actor checks each shard it opens with it
+
+PREFLIGHT_SAMPLE = 16  # footers the driver reads up front; every shard when the corpus is this small
+
+
+def sample_shards(shards: list[Shard], k: int | None = None) -> list[int]:
+    """Indices of the shards the driver checks up front: the first one (a corpus whose columns are
+    named differently fails on it) plus a seeded handful picked by a hash of their relative paths
+    (stable across runs and machines, spread over the whole listing rather than its head). All of
+    them when there are at most ``k``. O(shards) hashing, no I/O."""
+    k = PREFLIGHT_SAMPLE if k is None else k
+    n = len(shards)
+    if n <= k:
+        return list(range(n))
+    rest = sorted(range(1, n), key=lambda i: hashlib.sha256(shards[i].rel.encode()).digest())[: max(k - 1, 0)]
+    return [0] + sorted(rest)
 
 
 def check_shards(shards: list[Shard], task: TaskConfig, storage_options: Mapping[str, Any] | None = None,

@@ -18,6 +18,17 @@ class DuplicateIds(BaseModel):
     count: int = 0  # ids seen more than once (counted once each)
     extra_rows: int = 0  # rows beyond the first occurrence
     examples: list[dict[str, Any]] = Field(default_factory=list)  # {"id": ..., "shards": [...]}
+    # how the check ran (al_ray.scoring.duplicates): a resume that changed nothing reuses the last report
+    shards_checked: int = 0
+    from_sidecars: int = 0  # shards whose <score file>.ids.npy was read
+    from_score_files: int = 0  # shards without a sidecar (older score files): their id column was read
+    partitions: int = 0
+    map_tasks: int = 0
+    reused: bool = False
+    digest: str = ""  # of the shards and sidecar fingerprints checked
+    rows_checked: int = 0
+    task_peak_rss_mb: float = 0.0  # the largest Ray worker's peak RSS over the check's tasks (an upper bound)
+    error: str | None = None  # the check itself failed (the scores are still complete)
 
 
 class ScoringSummary(BaseModel):
@@ -44,6 +55,9 @@ class ScoringSummary(BaseModel):
     peak_rss_mb_per_worker: list[float] = Field(default_factory=list)  # actor process, at the end
     failed_shards: list[ShardFailure] = Field(default_factory=list)
     duplicate_ids: DuplicateIds = Field(default_factory=DuplicateIds)
+    calibration: str = "none"
+    calibration_prior: list[float] | None = None  # calibration 'corpus': the prior every shard divided out
+    calibration_rows: int = 0  # rows the prior was estimated from
     started_at: str = ""
     finished_at: str = ""
 

@@ -1,19 +1,23 @@
 """Assemble one shard's score table (``al_ray.schemas.score_schema``) and publish it atomically.
 
-The output file is written first and its ``.done`` marker last, both through ``al_ray.storage``:
-a shard retried after a crash overwrites a complete file or nothing, so the final output holds each
-input id exactly once.
+The output file is written first, then its id-hash sidecar (``<score file>.ids.npy``, for the
+duplicate-id check), and its ``.done`` marker last, all through ``al_ray.storage``: a shard retried
+after a crash overwrites a complete file or nothing, so the final output holds each input id exactly
+once, and a marker always has a sidecar of the same run beside it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import io
+from datetime import datetime
 from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
 
 from al_ray import storage
+from al_ray.clock import now_utc
+from al_ray.layout import SCORE_IDS_SUFFIX
 from al_ray.schemas import score_schema
 from al_ray.scoring.uncertainty import Calibration, compute
 
@@ -24,7 +28,7 @@ def build_score_table(*, ids: pa.Array, rows: np.ndarray, label_probs: np.ndarra
     schema = score_schema(labels)
     n = len(rows)
     u = compute(label_probs, calibration)
-    ts = pa.scalar(scored_at or datetime.now(timezone.utc), pa.timestamp("us", tz="UTC"))
+    ts = pa.scalar(scored_at or now_utc(), pa.timestamp("us", tz="UTC"))
     cols: list[pa.Array] = [ids.cast(pa.string())]
     cols += [pa.array(u["probs"][:, k]) for k in range(len(labels))]
     cols.append(pa.array(np.asarray(labels, dtype=object)[u["predicted"]] if n else [], pa.string()))
@@ -35,7 +39,27 @@ def build_score_table(*, ids: pa.Array, rows: np.ndarray, label_probs: np.ndarra
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def publish(table: pa.Table, url: str, meta: Mapping[str, Any], storage_options: Mapping[str, Any] | None) -> None:
-    """Score file first, completion marker last."""
+def ids_sidecar_url(score_url: str) -> str:
+    """Where a score file's id hashes live (``al_ray.layout.SCORE_IDS_SUFFIX``)."""
+    return str(score_url) + SCORE_IDS_SUFFIX
+
+
+def encode_id_hashes(hashes: np.ndarray) -> bytes:
+    """A plain ``.npy`` of uint64 (8 bytes a row, no pickle): what ``np.load`` reads back."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(hashes, dtype=np.uint64), allow_pickle=False)
+    return buf.getvalue()
+
+
+def publish(table: pa.Table, url: str, meta: Mapping[str, Any], storage_options: Mapping[str, Any] | None,
+            id_hashes: np.ndarray | None = None) -> None:
+    """Score file first, then the id-hash sidecar (when given), completion marker last.
+
+    Why the sidecar is written here, by the actor: the duplicate-id check then never needs the
+    driver to hold (or a resume to re-read) every id; Ray tasks read these few bytes per row later
+    (``al_ray.scoring.duplicates``). Written before the marker, so a done shard has its sidecar.
+    """
     storage.write_parquet_atomic(table, url, storage_options)
+    if id_hashes is not None:
+        storage.write_bytes_atomic(ids_sidecar_url(url), encode_id_hashes(id_hashes), storage_options)
     storage.mark_done(url, meta, storage_options)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from al_ray import schemas, storage
 from al_ray.errors import EmptyPoolError, InputError, PoolExhaustedError
+from al_ray.layout import CHECKPOINT_CONFIG_FILE
 from al_ray.security import register_storage_options
 from al_ray.selection.batch import assemble_batch, write_outputs
 from al_ray.selection.candidates import Candidates
@@ -80,7 +81,7 @@ def _embed(pool: PoolResult, texts: list[str | None], idx: np.ndarray, config: S
         return normalise(emb), f"scores:{ec.column}"
     if embedder is None:
         if source == "scoring_model":
-            if not model_dir or "://" in model_dir or not storage.exists(str(model_dir) + "/config.json"):
+            if not model_dir or "://" in model_dir or not storage.exists(storage.join(str(model_dir), CHECKPOINT_CONFIG_FILE)):
                 raise InputError(f"embedding.source 'scoring_model' needs a local checkpoint directory; "
                                  f"got {model_dir!r} (set embedding.model, or use 'minilm')")
             embedder = MeanPoolEmbedder(model_dir, batch_size=ec.batch_size, max_length=ec.max_length)
@@ -117,13 +118,20 @@ def thread_limit(threads: int | None) -> Iterator[None]:
 def select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus: str | None, out_dir: str, *,
                  round: int = 0, exclude_ids: Iterable[str] = (),
                  storage_options: Mapping[str, Any] | None = None,
-                 candidates_url: str | None = None, embedder: MeanPoolEmbedder | None = None) -> SelectionResult:
+                 candidates_url: str | None = None, embedder: MeanPoolEmbedder | None = None,
+                 option_names: Mapping[str, str] | None = None) -> SelectionResult:
     """Choose a labelling batch of ``config.n`` items from the score files under ``scores``.
 
     ``corpus`` locates shards whose URL in the score files is relative or has moved (None: use
     the ``shard`` URLs as written). ``exclude_ids``: ids already labelled or sent in earlier
     rounds. ``candidates_url`` defaults to ``out_dir/candidates.parquet``; ``embedder`` lets a
     caller reuse a loaded model across rounds. The RNG is seeded from (config.seed, round).
+    ``option_names`` says how the caller's user spells the settings that error messages and
+    warnings advise changing (``n``, ``pool_size``, ``allow_partial``): the CLI passes its flags
+    (``--allow-partial``), so advice names what the user can type; default: the config keys.
+
+    A shortfall (fewer candidates than ``n``) is reported as soon as it is certain: after the pool
+    scan, and again after exact/near dedup, both before the embedding model loads (the slow part).
 
     Raises EmptyPoolError (nothing to choose from), PoolExhaustedError (fewer unique candidates
     than n, unless config.allow_partial), InputError (malformed or inconsistent inputs).
@@ -131,12 +139,59 @@ def select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus:
     register_storage_options(storage_options)
     with thread_limit(config.threads):
         return _select_batch(config, task, scores, corpus, out_dir, round=round, exclude_ids=exclude_ids,
-                             storage_options=storage_options, candidates_url=candidates_url, embedder=embedder)
+                             storage_options=storage_options, candidates_url=candidates_url, embedder=embedder,
+                             names={**DEFAULT_OPTION_NAMES, **dict(option_names or {})})
+
+
+# How advice names each setting; the CLI replaces these with its flags.
+DEFAULT_OPTION_NAMES = {"n": "n", "pool_size": "pool_size", "allow_partial": "allow_partial"}
+
+# Marks the log records of SelectionResult.warnings: a CLI that prints the result's warnings itself
+# filters these out, so that each warning reaches the user once.
+RESULT_WARNING = "al_ray_selection_result_warning"
+
+
+def _eligible_rows(pool: PoolResult, config: SelectionConfig) -> int:
+    """Rows of the score files that could enter the pool (not excluded, empty, NaN or under threshold).
+
+    When this is no larger than the pool, the pool already holds all of them and a larger
+    pool_size cannot help. (``excluded`` is counted only for rows that passed the running cut-off;
+    that undercount can only make this larger, i.e. claim a cap when the pool was capped anyway.)
+    """
+    st = pool.stats
+    passed = st.get("past_threshold", 0) if config.threshold is not None else (
+        st.get("rows", 0) - st.get("nan_rows", 0) - st.get("empty_text", 0))
+    return max(int(passed) - int(st.get("excluded", 0)) - int(st.get("nan_prob_rows", 0)), 0)
+
+
+def _shortfall(n: int, available: str, pool: PoolResult, config: SelectionConfig, names: Mapping[str, str]) -> str:
+    """Why there are fewer than ``n`` candidates and what would help, in the user's spelling.
+
+    Advice to raise pool_size is given only when the pool was actually capped by it; a pool that
+    already holds every eligible row needs a smaller n, more scored rows, or a partial batch.
+    """
+    eligible = _eligible_rows(pool, config)
+    st = pool.stats
+    partial = f"or use {names['allow_partial']} to write a smaller batch"
+    if eligible > len(pool.table):
+        why = (f"the pool is capped at {len(pool.table)} of {eligible} eligible rows by "
+               f"{names['pool_size']}: raise {names['pool_size']}, lower {names['n']}, {partial}")
+    else:
+        skipped = [f"{st.get('excluded', 0)} excluded as already labelled or sent",
+                   f"{st.get('empty_text', 0)} empty texts",
+                   f"{st.get('nan_rows', 0) + st.get('nan_prob_rows', 0)} NaN"]
+        if config.threshold is not None:
+            skipped.append(f"{st.get('rows', 0) - st.get('past_threshold', 0)} under threshold {config.threshold}")
+        why = (f"the pool already holds every eligible row of the score files ({st.get('rows', 0)} rows "
+               f"scanned; {', '.join(skipped)}), so a larger {names['pool_size']} cannot help: lower "
+               f"{names['n']}, score more of the corpus, {partial}")
+    return f"asked for {n} items but only {available}; {why}"
 
 
 def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus: str | None, out_dir: str, *,
                   round: int, exclude_ids: Iterable[str], storage_options: Mapping[str, Any] | None,
-                  candidates_url: str | None, embedder: MeanPoolEmbedder | None) -> SelectionResult:
+                  candidates_url: str | None, embedder: MeanPoolEmbedder | None,
+                  names: Mapping[str, str]) -> SelectionResult:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     rng = make_rng(config.seed, round)
@@ -152,6 +207,9 @@ def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus
     labels = pool.labels
     if set(labels) != set(task.labels):
         raise InputError(f"score files have labels {labels} but the task has {task.labels}", location=scores)
+    if len(pool.table) < config.n and not config.allow_partial:  # dedup only shrinks it: fail now
+        raise PoolExhaustedError(_shortfall(config.n, f"{len(pool.table)} candidates are in the pool",
+                                            pool, config, names))
     t = lap("pool", t0)
 
     table = pool.table
@@ -161,6 +219,10 @@ def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus
 
     result, groups = deduplicate(texts, config.dedup, stages=("exact", "near"))
     text_kept = result.kept
+    if len(text_kept) < config.n and not config.allow_partial:  # before the embedding model loads
+        raise PoolExhaustedError(_shortfall(
+            config.n, f"{len(text_kept)} unique candidates remain after exact and near dedup "
+            f"({len(table)} in the pool, {len(table) - len(text_kept)} duplicates dropped)", pool, config, names))
     t = lap("dedup_text", t)
 
     emb_kept, emb_source = _embed(pool, texts, text_kept, config, embedder, warnings)
@@ -195,11 +257,10 @@ def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus
     if len(cands) == 0:
         raise EmptyPoolError("the candidate pool is empty after dedup")
     if len(cands) < n:
-        msg = (f"asked for {n} items but only {len(cands)} unique candidates remain "
-               f"({len(table)} in the pool, {dropped} duplicates dropped)")
+        remain = f"{len(cands)} unique candidates remain ({len(table)} in the pool, {dropped} duplicates dropped)"
         if not config.allow_partial:
-            raise PoolExhaustedError(msg + "; raise pool_size, or set allow_partial")
-        warnings.append(msg + "; writing a smaller batch (allow_partial)")
+            raise PoolExhaustedError(_shortfall(n, remain, pool, config, names))
+        warnings.append(f"asked for {n} items but only {remain}; writing a smaller batch ({names['allow_partial']})")
         n = len(cands)
 
     strategy = build_strategy(config)
@@ -216,7 +277,7 @@ def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus
     if config.write_candidates:
         cand_table = _candidates_table(table, result, embeddings, text_kept, clusters, batch_pool_idx)
     for w in warnings:
-        log.warning("%s", w)
+        log.warning("%s", w, extra={RESULT_WARNING: True})
     summary = {
         "strategy": config.strategy, "strategy_repr": repr(strategy), "round": round,
         "n_requested": config.n, "n_selected": len(batch), "pool_size": len(table),

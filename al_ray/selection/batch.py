@@ -19,14 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from al_ray import schemas, storage
+from al_ray.layout import BATCH_FILE, BATCH_JSONL, CANDIDATES_FILE, DEDUP_FILE
+from al_ray.layout import SELECTION_SUMMARY_FILE as SUMMARY_FILE
 from al_ray.selection.candidates import Candidates
 from al_ray.selection.strategies.base import Selection
-
-BATCH_FILE = "batch.parquet"
-BATCH_JSONL = "batch.jsonl"
-DEDUP_FILE = "dedup_groups.parquet"
-CANDIDATES_FILE = "candidates.parquet"
-SUMMARY_FILE = "selection_summary.json"
 
 
 def _nullable_ids(values: np.ndarray | None, n: int) -> pa.Array:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from al_ray.selection.strategies import STRATEGIES
+
 Measure = Literal["entropy", "margin", "least_confidence"]
 
 
@@ -126,20 +128,14 @@ class SelectionConfig(BaseModel):
     @field_validator("strategy")
     @classmethod
     def _check(cls, v: str) -> str:  # a field validator, so the error is located at `strategy`
-        from al_ray.selection.strategies import STRATEGIES
-
         if v not in STRATEGIES:
             raise ValueError(f"unknown strategy {v!r}; choose one of {sorted(STRATEGIES)}")
         return v
 
     def effective_pool_order(self) -> str:
-        from al_ray.selection.strategies import STRATEGIES
-
         return STRATEGIES[self.strategy].pool_order if self.pool_order == "auto" else self.pool_order
 
     def effective_stratify(self) -> bool:
-        from al_ray.selection.strategies import STRATEGIES
-
         return bool(STRATEGIES[self.strategy].pool_stratify if self.stratify is None else self.stratify)
 
     def effective_pool_size(self) -> int:

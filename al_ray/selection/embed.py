@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from al_ray.layout import CHECKPOINT_CONFIG_FILE
+
 log = logging.getLogger(__name__)
 
 # Architectures whose mean-pooled hidden states make sensible sentence embeddings.
@@ -26,7 +28,7 @@ def is_local_encoder(path: str | None) -> bool:
     """True for a local checkpoint directory of an encoder architecture (config.json model_type)."""
     if not path or "://" in path:
         return False
-    cfg = Path(path) / "config.json"
+    cfg = Path(path) / CHECKPOINT_CONFIG_FILE
     if not cfg.is_file():
         return False
     try:

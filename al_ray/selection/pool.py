@@ -494,6 +494,7 @@ def read_exclude_ids(urls: Iterable[str], storage_options: Mapping[str, Any] | N
     for url in urls:
         found = [fi.url for fi in storage.list_files(url, ".parquet", storage_options)]
         found += [fi.url for fi in storage.list_files(url, ".jsonl", storage_options)]
+        found = list(dict.fromkeys(found))  # a single file is listed by both suffixes
         if not found:
             raise InputError("no .parquet or .jsonl files to read excluded ids from", location=url)
         for f in found:

@@ -149,3 +149,44 @@ def test_warm_start_is_skipped_with_one_class(minilm_classifier_dir):
                                device="cpu")
     assert info["head_init"] == "skipped" and "only classes [0]" in info["reason"]
     assert (pa_._head_linear(lm.model)[1].weight == before).all()
+
+
+@pytest.mark.slow
+def test_contrastive_recipe_learns_the_planted_task_and_serves_merged(planted):
+    """recipe='contrastive' (SetFit's two stages on the LoRA model) through train_round: it learns the
+    planted task from 30 labels, its cosine loss falls, and the merged checkpoint vLLM would serve
+    computes what the PEFT model computes."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from al_ray.models import apply_checkpoint_pooling
+
+    base, url, held_out, d = planted
+    cfg = FinetuneConfig(torch_threads=1, max_length=32, seed=0, recipe="contrastive", min_steps=40,
+                         contrastive_max_steps=40)
+    res = train_round(cfg, PLANTED, mode="classifier", base_model=str(base), labels=[url],
+                      out_url=str(d / "contrastive"), version="r001-contrastive")
+    m = res.metrics
+    assert m["recipe"] == "contrastive" and m["head_init"]["head_init"] == "logistic"
+    assert m["contrastive"]["steps"] == 40 and m["contrastive"]["pairs"] == 2 * 20 * 30
+    assert m["contrastive"]["loss_last"] < m["contrastive"]["loss_first"]
+    assert m["train_accuracy_after"] >= 0.95
+    assert _held_out_accuracy(res, base, held_out) >= 0.85
+    texts = [r["text"] for r in held_out[:16]]
+    peft_model, tok = pa_.load_peft_model(base, res.adapter_url, "classifier")
+    merged = apply_checkpoint_pooling(AutoModelForSequenceClassification.from_pretrained(res.merged_url)).eval()
+    assert torch.allclose(pa_.label_probabilities(peft_model, tok, texts, mode="classifier", max_length=32),
+                          pa_.label_probabilities(merged, tok, texts, mode="classifier", max_length=32),
+                          atol=1e-4, rtol=0)
+
+
+def test_contrastive_pairs_are_seeded_and_balanced():
+    from al_ray.finetune.contrastive import sample_pairs
+
+    y = [0, 0, 0, 1, 1, 2]
+    pairs = sample_pairs(y, per_example=4, seed=3)
+    assert pairs == sample_pairs(y, per_example=4, seed=3) and pairs != sample_pairs(y, per_example=4, seed=4)
+    assert all((y[i] == y[j]) == (t == 1.0) and i != j for i, j, t in pairs)
+    # every example gets one negative per draw; the singleton class (index 5) gets no positive
+    assert sum(t == 0.0 for _, _, t in pairs) == 4 * len(y)
+    assert sum(t == 1.0 for _, _, t in pairs) == 4 * (len(y) - 1)

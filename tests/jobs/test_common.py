@@ -89,6 +89,21 @@ def test_missing_corpus_is_bad_input_before_ray_starts(tmp_path, capsys):
     assert "storage_options.secret=***" in doc["args"]["overrides"]
 
 
+def test_score_job_empty_corpus_is_bad_input_before_ray_starts(tmp_path, capsys):
+    """A corpus folder with no shard exits 2 naming it, before any Ray connection (the address is dead)."""
+    from jobs import score
+
+    (tmp_path / "empty").mkdir()
+    cfg = tmp_path / "scoring.yaml"
+    cfg.write_text(yaml.safe_dump({"task": {"labels": ["neither", "violating"]}, "model": str(tmp_path)}))
+    code = score.main(["--config", str(cfg), "--corpus", str(tmp_path / "empty"), "--out", str(tmp_path / "o"),
+                       "--ray-address", "127.0.0.1:1"])
+    doc = common.parse_summary_line(capsys.readouterr().out)
+    assert code == ExitCode.BAD_INPUT
+    assert doc["error"]["type"] == "InputError" and "empty" in doc["error"]["message"]
+    assert "no Parquet shards" in doc["error"]["message"]
+
+
 def test_invalid_config_field_names_the_field(tmp_path, capsys):
     from jobs import score
 
@@ -215,7 +230,7 @@ def test_score_partial_failure_is_exit_1(tmp_path, capsys, monkeypatch):
     cfg = tmp_path / "scoring.yaml"
     cfg.write_text(yaml.safe_dump({"task": {"labels": ["a", "b"]}, "model": "m"}))
 
-    def fake_run_scoring(config, corpus, out, *, shards=None, rescore=False, progress=True):
+    def fake_run_scoring(config, corpus, out, *, shards=None, rescore=False, progress=True, checked=None):
         return ScoringSummary(corpus=corpus, out=out, model="m", model_version="v", shards_total=2, shards_scored=1,
                               rows_scored=5, failed_shards=[ShardFailure(shard=f"{corpus}/p1.parquet",
                                                                          reason="bad utf-8", kind="quarantined")])

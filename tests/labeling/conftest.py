@@ -78,3 +78,26 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
 def read_labels(labels_dir: str) -> dict[str, dict[str, Any]]:
     t = pq.read_table(str(Path(labels_dir) / "labels.parquet"))
     return {r["id"]: r for r in t.to_pylist()}
+
+
+# ----------------------------------------------------------------------------- Label Studio, live
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "labelstudio: needs the live Label Studio server (its own venv, installed on first use); "
+        "deselect with -m 'not labelstudio' on a machine that cannot install it")
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """A real Label Studio Community server, once per session (install ~80 s cold, start ~50 s).
+
+    No skip path: if Label Studio cannot be installed or started the tests that use it error with
+    the reason (pip's or the server's output). A machine that cannot install it deselects them
+    explicitly (-m 'not labelstudio'), which the test summary shows; a silent skip would let CI
+    pass with the integration broken.
+    """
+    from tests.servers import label_studio_server
+
+    with label_studio_server(str(tmp_path_factory.mktemp("label-studio"))) as server:
+        yield server

@@ -85,8 +85,9 @@ def test_passed_gate_majority_ties_and_propagation(batch_dir, labels_dir, task, 
 
 def test_flagged_batch_holds_back_disagreements(batch_dir, labels_dir, task, tmp_path):
     _import(batch_dir, labels_dir, task, tmp_path)
-    res = resolve_labels(batch_dir, labels_dir, task, _cfg())  # default threshold 0.8
-    assert res.gate.status == "flagged" and res.gate.threshold == 0.8 and res.gate.value < 0.8
+    res = resolve_labels(batch_dir, labels_dir, task, _cfg())  # default gate: AC1's lower bound
+    default = LabelingConfig().gate_threshold
+    assert res.gate.status == "flagged" and res.gate.threshold == default and res.gate.value < default
     labels = read_labels(labels_dir)
     assert "t1" not in labels and "t2" not in labels  # the 2:1 majority is not trusted either
     assert "dup-near" not in labels  # its representative is pending, so is it
@@ -102,21 +103,30 @@ def test_flagged_batch_holds_back_disagreements(batch_dir, labels_dir, task, tmp
     assert out.resolve.gate.status == "flagged" and out.resolve.n_pending_adjudication == 0
 
 
-@pytest.mark.parametrize("metric", ["mean_cohen_kappa", "min_cohen_kappa", "krippendorff_alpha", "fleiss_kappa"])
+@pytest.mark.parametrize("metric", ["mean_cohen_kappa", "min_cohen_kappa", "krippendorff_alpha",
+                                    "fleiss_kappa", "gwet_ac1", "brennan_prediger"])
 def test_gate_metrics_threshold(batch_dir, labels_dir, task, tmp_path, metric):
     # 6 overlap items, A and B disagree on one: kappa by hand
     #        B:N  B:V
     # A:N     2    1      p_o = 5/6, A: N 3/6, B: N 2/6
     # A:V     0    3      p_e = 3/6*2/6 + 3/6*4/6 = 1/2, kappa = (5/6 - 1/2) / (1/2) = 2/3
+    # AC1: pi_N = 5/12, p_e = 2 * 5/12 * 7/12 = 70/144, AC1 = (5/6 - 70/144) / (74/144) = 50/74 = 0.676
+    # Brennan-Prediger: (5/6 - 1/2) / (1/2) = 2/3. All between 0.6 and 0.7.
     a = {"t0": N, "t1": N, "t2": N, "t3": V, "t4": V, "t5": V}
     b = {"t0": N, "t1": N, "t2": V, "t3": V, "t4": V, "t5": V}
     _import(batch_dir, labels_dir, task, tmp_path, {"A": a, "B": b})
-    report, g = agreement_report(batch_dir, labels_dir, task, _cfg(gate_metric=metric, gate_threshold=0.6))
+    cfg = {"gate_metric": metric, "gate_bound": "estimate"}
+    report, g = agreement_report(batch_dir, labels_dir, task, _cfg(**cfg, gate_threshold=0.6))
     assert report.mean_cohen_kappa == pytest.approx(2 / 3)
-    assert g.value == pytest.approx(report.metric(metric))
+    assert report.gwet_ac1 == pytest.approx(50 / 74)
+    assert g.value == pytest.approx(report.metric(metric)) and g.estimate == g.value
     assert g.passed == (g.value >= 0.6)
-    _, g = agreement_report(batch_dir, labels_dir, task, _cfg(gate_metric=metric, gate_threshold=0.7))
+    _, g = agreement_report(batch_dir, labels_dir, task, _cfg(**cfg, gate_threshold=0.7))
     assert g.status == "flagged"
+    # on its lower bound, 6 items are too few to pass even at 0.6: one disagreement in six
+    _, g = agreement_report(batch_dir, labels_dir, task, _cfg(gate_metric=metric, gate_threshold=0.6))
+    assert g.status == "flagged" and g.bound == "lower" and g.value < g.estimate
+    assert g.value == pytest.approx(report.intervals[metric]["low"])
 
 
 def test_unmeasured_when_too_little_overlap(batch_dir, labels_dir, task, tmp_path):
@@ -128,8 +138,12 @@ def test_unmeasured_when_too_little_overlap(batch_dir, labels_dir, task, tmp_pat
 
 def test_single_label_overlap_passes(batch_dir, labels_dir, task, tmp_path):
     _import(batch_dir, labels_dir, task, tmp_path, {"A": {"t0": V, "t1": V}, "B": {"t0": V, "t1": V}})
-    res = resolve_labels(batch_dir, labels_dir, task, _cfg())
+    kappa = _cfg(gate_metric="mean_cohen_kappa", gate_bound="estimate")
+    res = resolve_labels(batch_dir, labels_dir, task, kappa)
     assert res.gate.status == "passed" and res.gate.value is None and "undefined" in res.gate.reason
+    # AC1 is defined on a single label (chance term 0): perfect agreement, interval [1, 1]
+    res = resolve_labels(batch_dir, labels_dir, task, _cfg())
+    assert res.gate.status == "passed" and res.gate.value == 1.0 and res.gate.estimate == 1.0
 
 
 def test_propagation_respects_kinds_and_similarity(batch_dir, labels_dir, task, tmp_path):

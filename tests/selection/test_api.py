@@ -154,3 +154,18 @@ def test_thread_limit_restores_torch_threads(tmp_path):
     res = select_batch(SelectionConfig(n=5, strategy="cluster_margin", threads=1), TASK, scores, corpus,
                        str(tmp_path / "o"))
     assert res.n_selected == 5 and torch.get_num_threads() == before
+
+
+def test_shortfall_advice_in_config_keys_and_before_embedding(tmp_path):
+    """Library callers (the round driver) get the config keys; a pool that is already every row is
+    not told to raise pool_size; the shortfall is known before any embedding (source 'minilm' here
+    would load a model, and the error comes first)."""
+    scores, corpus, _, _ = _world(str(tmp_path), n=60)
+    cfg = SelectionConfig(n=100, embedding={"source": "minilm"})
+    with pytest.raises(PoolExhaustedError) as ei:
+        select_batch(cfg, TASK, scores, corpus, str(tmp_path / "o"))
+    msg = str(ei.value)
+    assert "only 60 candidates are in the pool" in msg and "cannot help" in msg
+    assert "use allow_partial" in msg and "lower n" in msg and "raise pool_size" not in msg
+    with pytest.raises(PoolExhaustedError, match="capped at 30 of 60 eligible rows by pool_size"):
+        select_batch(SelectionConfig(n=40, pool_size=30), TASK, scores, corpus, str(tmp_path / "o"))

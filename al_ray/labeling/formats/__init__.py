@@ -5,6 +5,7 @@ each with the ``file:line`` it came from, plus the problems found while parsing.
 against the batch (ids, labels, round) happens in :mod:`al_ray.labeling.ingest`.
 """
 
-from al_ray.labeling.formats.common import ParsedFile, RawAnnotation, detect_format, parse_file
+from al_ray.labeling.formats.common import ParsedFile, RawAnnotation
+from al_ray.labeling.formats.parse import detect_format, parse_file
 
 __all__ = ["ParsedFile", "RawAnnotation", "detect_format", "parse_file"]

@@ -1,4 +1,7 @@
-"""Shared pieces of the annotation-file readers: the raw row, problem collection, JSON positions."""
+"""Shared pieces of the annotation-file readers: the raw row, problem collection, JSON positions.
+
+The readers import this module and it imports none of them; choosing a reader for a file is
+``al_ray.labeling.formats.parse``'s job."""
 
 from __future__ import annotations
 
@@ -118,53 +121,3 @@ def iter_json_array(text: str, url: str) -> Iterator[tuple[int, Any]]:
             return
         raise InputError("invalid JSON: expected ',' or ']' after a list element",
                          location=f"{url}:{line_of(min(i, n))}")
-
-
-def detect_format(url: str, head: str) -> str:
-    """Pick a reader from the file name, looking inside ``.json`` files to tell the tools apart."""
-    name = url.lower().rsplit("/", 1)[-1]
-    for suffix in (".gz", ".bz2", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    if name.endswith((".jsonl", ".ndjson")):
-        return "canonical"
-    if name.endswith((".csv", ".tsv")):
-        return "csv"
-    if name.endswith(".json"):
-        probe = head.lstrip("\ufeff \t\r\n")
-        if probe.startswith("{") and '"records"' in head:
-            return "argilla"
-        if '"annotations"' in head or '"completed_by"' in head:
-            return "labelstudio"
-        if '"responses"' in head or '.responses"' in head or '"fields"' in head:
-            return "argilla"
-        return "labelstudio"
-    raise InputError(
-        "cannot tell the annotation file's format from its name; use .jsonl (canonical), .csv, or a "
-        ".json Label Studio / Argilla export, or name the format explicitly", location=url,
-    )
-
-
-def parse_file(url: str, fmt: str | None = None, storage_options=None) -> ParsedFile:
-    """Read one annotation file in any supported format (``fmt=None``: detect it)."""
-    from al_ray import storage
-    from al_ray.labeling.formats import argilla, canonical, labelstudio
-    from al_ray.security import scrub
-
-    shown = scrub(url)
-    try:
-        data = storage.read_bytes(url, storage_options)
-    except FileNotFoundError as exc:
-        raise InputError("annotation file not found", location=shown) from exc
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise InputError("not valid UTF-8", location=f"{shown}:{line}") from exc
-    fmt = fmt or detect_format(url, text[:4096])
-    if fmt not in FORMATS:
-        raise InputError(f"unknown annotation format {fmt!r}; expected one of {list(FORMATS)}",
-                         location=shown)
-    reader = {"canonical": canonical.parse_jsonl, "csv": canonical.parse_csv,
-              "labelstudio": labelstudio.parse_export, "argilla": argilla.parse_records}[fmt]
-    return reader(text, shown)

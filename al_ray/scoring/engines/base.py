@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from al_ray.errors import ConfigError
+from al_ray.layout import ADAPTER_CONFIG_FILE, CHECKPOINT_CONFIG_FILE
 from al_ray.scoring.config import ScoringConfig
 
 
@@ -57,9 +58,9 @@ class Engine(ABC):
 
 
 def read_hf_config(model_dir: str | Path) -> dict[str, Any]:
-    p = Path(model_dir) / "config.json"
+    p = Path(model_dir) / CHECKPOINT_CONFIG_FILE
     if not p.is_file():
-        raise ConfigError(f"{model_dir}: not a checkpoint directory (no config.json)")
+        raise ConfigError(f"{model_dir}: not a checkpoint directory (no {CHECKPOINT_CONFIG_FILE})")
     return json.loads(p.read_text())
 
 
@@ -123,5 +124,5 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def lora_rank(adapter_dir: str | Path) -> int:
-    cfg = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    cfg = json.loads((Path(adapter_dir) / ADAPTER_CONFIG_FILE).read_text())
     return int(cfg.get("r", 8))

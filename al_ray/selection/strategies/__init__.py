@@ -1,8 +1,13 @@
-"""Selection strategies, one small class each, named after the literature; ``STRATEGIES`` maps names."""
+"""Selection strategies, one small class each, named after the literature.
+
+``STRATEGIES`` is the one registry: name -> class. Each class builds itself from a
+``SelectionConfig`` (``from_config``), so adding a strategy is adding it here, and this package
+never imports the config module (the config imports this registry to validate names).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from al_ray.selection.strategies.base import Selection, SelectionStrategy
 from al_ray.selection.strategies.boundary_pairs import BoundaryPairs
@@ -11,32 +16,16 @@ from al_ray.selection.strategies.random import RandomSampling
 from al_ray.selection.strategies.top_uncertainty import LeastConfidence, MaxEntropy, SmallestMargin, TopUncertainty
 from al_ray.selection.strategies.typical import Typical
 
-if TYPE_CHECKING:
-    from al_ray.selection.config import SelectionConfig
-
 STRATEGIES: dict[str, type[SelectionStrategy]] = {
-    "boundary_pairs": BoundaryPairs,
-    "cluster_margin": ClusterMargin,
-    "top_uncertainty": TopUncertainty,
-    "entropy": MaxEntropy,
-    "margin": SmallestMargin,
-    "least_confidence": LeastConfidence,
-    "random": RandomSampling,
-    "typical": Typical,
+    cls.name: cls
+    for cls in (BoundaryPairs, ClusterMargin, TopUncertainty, MaxEntropy, SmallestMargin, LeastConfidence,
+                RandomSampling, Typical)
 }
 
 
-def build_strategy(config: "SelectionConfig") -> SelectionStrategy:
-    """The configured strategy, its parameters taken from the config."""
-    name = config.strategy
-    if name == "boundary_pairs":
-        b = config.boundary
-        return BoundaryPairs(b.multiclass, b.clusters_per_side, b.radius_quantile, fill_measure=config.measure)
-    if name == "cluster_margin":
-        return ClusterMargin(config.k_m_factor, config.n_clusters)
-    if name == "top_uncertainty":
-        return TopUncertainty(config.measure)
-    return STRATEGIES[name]()
+def build_strategy(config: Any) -> SelectionStrategy:
+    """The configured strategy (a ``SelectionConfig``), its parameters taken from the config."""
+    return STRATEGIES[config.strategy].from_config(config)
 
 
 __all__ = ["STRATEGIES", "BoundaryPairs", "ClusterMargin", "LeastConfidence", "MaxEntropy", "RandomSampling",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -40,6 +40,12 @@ class SelectionStrategy(ABC):
     # 'auto' (None): the most uncertain rows, unstratified, unless a strategy says otherwise.
     pool_order: ClassVar[str] = "uncertainty"
     pool_stratify: ClassVar[bool] = False
+
+    @classmethod
+    def from_config(cls, config: Any) -> "SelectionStrategy":
+        """The strategy with its parameters taken from a ``SelectionConfig`` (read by attribute, so
+        the strategies never import the config module); parameterless by default."""
+        return cls()
 
     def select(self, pool: Candidates, n: int, rng: np.random.Generator) -> Selection:
         if n < 1:

@@ -66,6 +66,11 @@ class BoundaryPairs(SelectionStrategy):
         self.radius_quantile = radius_quantile
         self.fill_measure = fill_measure
 
+    @classmethod
+    def from_config(cls, config) -> "BoundaryPairs":
+        b = config.boundary
+        return cls(b.multiclass, b.clusters_per_side, b.radius_quantile, fill_measure=config.measure)
+
     def _k(self, n_side: int) -> int:
         if self.clusters_per_side:
             return min(self.clusters_per_side, n_side)

@@ -30,6 +30,10 @@ class ClusterMargin(SelectionStrategy):
         self.k_m_factor = k_m_factor
         self.n_clusters = n_clusters
 
+    @classmethod
+    def from_config(cls, config) -> "ClusterMargin":
+        return cls(config.k_m_factor, config.n_clusters)
+
     def _select(self, pool: Candidates, n: int, rng: np.random.Generator) -> Selection:
         clusters = pool.cluster_ids
         if clusters is None:

@@ -14,6 +14,10 @@ class TopUncertainty(SelectionStrategy):
     def __init__(self, measure: str = "entropy") -> None:
         self.measure = measure
 
+    @classmethod
+    def from_config(cls, config) -> "TopUncertainty":
+        return cls(config.measure)
+
     def _select(self, pool: Candidates, n: int, rng: np.random.Generator) -> Selection:
         idx = top_by_uncertainty(pool, self.measure)[:n]
         values = getattr(pool, self.measure)
@@ -21,7 +25,15 @@ class TopUncertainty(SelectionStrategy):
         return Selection(indices=idx, reasons=reasons)
 
 
-class MaxEntropy(TopUncertainty):
+class _FixedMeasure(TopUncertainty):
+    """One measure, fixed by the strategy's name (the config's ``measure`` does not apply)."""
+
+    @classmethod
+    def from_config(cls, config) -> "TopUncertainty":
+        return cls()
+
+
+class MaxEntropy(_FixedMeasure):
     """Entropy sampling (Settles 2009)."""
 
     name = "entropy"
@@ -30,7 +42,7 @@ class MaxEntropy(TopUncertainty):
         super().__init__("entropy")
 
 
-class SmallestMargin(TopUncertainty):
+class SmallestMargin(_FixedMeasure):
     """Margin sampling / breaking ties (Scheffer et al. 2001)."""
 
     name = "margin"
@@ -39,7 +51,7 @@ class SmallestMargin(TopUncertainty):
         super().__init__("margin")
 
 
-class LeastConfidence(TopUncertainty):
+class LeastConfidence(_FixedMeasure):
     """Least-confidence sampling (Culotta & McCallum 2005)."""
 
     name = "least_confidence"
