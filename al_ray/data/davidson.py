@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from al_ray.errors import ConfigError, InputError
+from al_ray.security import scrub
 from al_ray.storage import read_bytes
 from al_ray.task import TaskConfig
 from al_ray.data.importer import write_prepared
@@ -87,10 +88,11 @@ def read_davidson_csv(csv_path: str, storage_options: Mapping[str, Any] | None =
     numbers, vote counts that do not add up, duplicate ids, or a record count that disagrees with
     Python's csv module.
     """
+    where = scrub(csv_path)
     try:
         data = read_bytes(csv_path, storage_options)
     except FileNotFoundError as exc:
-        raise InputError("Davidson CSV not found", location=csv_path) from exc
+        raise InputError("Davidson CSV not found", location=where) from exc
     try:
         table = pacsv.read_csv(
             io.BytesIO(data),
@@ -101,36 +103,36 @@ def read_davidson_csv(csv_path: str, storage_options: Mapping[str, Any] | None =
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError) as exc:
-        raise InputError(f"cannot parse CSV: {exc}", location=csv_path) from exc
+        raise InputError(f"cannot parse CSV: {exc}", location=where) from exc
     if tuple(table.schema.names) != EXPECTED_COLUMNS:
         raise InputError(f"expected columns {list(EXPECTED_COLUMNS)}, found {table.schema.names}",
-                         location=csv_path)
+                         location=where)
     expected = count_csv_records(data)
     if table.num_rows != expected:
         raise InputError(f"parsed {table.num_rows} records but Python's csv module reads {expected}; "
-                         "check quoting", location=csv_path)
+                         "check quoting", location=where)
     ids = table.column("")
     if pc.any(pc.equal(pc.utf8_length(ids), 0)).as_py():
         row = pc.index(pc.utf8_length(ids), 0).as_py()
-        raise InputError(f"record {row + 1}: empty id", location=csv_path)
+        raise InputError(f"record {row + 1}: empty id", location=where)
     if pc.count_distinct(ids).as_py() != table.num_rows:
         counts = pc.value_counts(ids)
         dup = [v["values"] for v in counts.to_pylist() if v["counts"] > 1][:5]
-        raise InputError(f"duplicate ids {dup}", location=csv_path)
+        raise InputError(f"duplicate ids {dup}", location=where)
     votes = {c: table.column(c).to_numpy() for c in VOTE_COLUMNS}
     for c in VOTE_COLUMNS:
         bad = np.flatnonzero(votes[c] < 0)
         if bad.size:
-            raise InputError(f"id {ids[int(bad[0])].as_py()}: field {c!r} is negative", location=csv_path)
+            raise InputError(f"id {ids[int(bad[0])].as_py()}: field {c!r} is negative", location=where)
     total = votes["hate_speech"] + votes["offensive_language"] + votes["neither"]
     bad = np.flatnonzero((total != votes["count"]) | (votes["count"] < 1))
     if bad.size:
         i = int(bad[0])
         raise InputError(f"id {ids[i].as_py()}: votes add up to {int(total[i])} but count is "
-                         f"{int(votes['count'][i])} ({bad.size} such records)", location=csv_path)
+                         f"{int(votes['count'][i])} ({bad.size} such records)", location=where)
     bad = np.flatnonzero(~np.isin(votes["class"], (0, 1, 2)))
     if bad.size:
-        raise InputError(f"id {ids[int(bad[0])].as_py()}: field 'class' must be 0, 1 or 2", location=csv_path)
+        raise InputError(f"id {ids[int(bad[0])].as_py()}: field 'class' must be 0, 1 or 2", location=where)
     text = pa.array([html.unescape(t) for t in table.column("tweet").to_pylist()], pa.string())
     return pa.table({"id": ids, **{c: table.column(c) for c in VOTE_COLUMNS}, "text": text})
 

@@ -2,7 +2,9 @@
 
 Nothing on the real labelling path imports this module. Simulators write ordinary canonical
 annotation files (JSONL), which then go through the same ``import_annotations`` checks as files
-from people, so a simulated run exercises the real path end to end.
+from people, and answer the adjudication queue with a file that ``apply_adjudication`` validates
+and records like an adjudicator's, so a simulated run exercises the real path end to end. The
+Davidson CSV and the gold files are read by ``al_ray.data``'s readers, as the corpus was made.
 
 Two sources of truth:
 - per-item vote counts (e.g. ``../shared/datasets/davidson-hate-offensive``, where CrowdFlower
