@@ -218,6 +218,22 @@ def list_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str,
     return sorted(out, key=lambda fi: fi.url)
 
 
+def iter_files(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[FileInfo]:
+    """Every file under ``url`` (recursively), one directory at a time, skipping names that start with
+    "." or "_". Unlike ``list_files`` it never holds the whole listing: ``fs.walk`` yields a folder's
+    entries and they are dropped once seen, so listing 300K outputs costs memory for what the caller
+    keeps, not for 300K fsspec info dicts. Nothing when ``url`` does not exist."""
+    fs, path = resolve(url, storage_options)
+    _fresh(fs, path)
+    try:
+        for _root, _dirs, files in fs.walk(path, detail=True):
+            for name, info in files.items():
+                if not posixpath.basename(info.get("name", name)).startswith((".", "_")):
+                    yield _info_to_fileinfo(fs, info, url)
+    except FileNotFoundError:
+        return
+
+
 def iter_lines(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line) of a text file, decoding UTF-8 strictly."""
     fs, path = resolve(url, storage_options)

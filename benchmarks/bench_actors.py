@@ -35,6 +35,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks.common import vector_extensions
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -167,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {
         "benchmark": "scoring job rows/s with 1 vs 2 Ray actors (vLLM CPU, classifier mode, zero-shot MiniLM)",
         "mode": mode, "rows": rows, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(), "gpu": "none"},
+        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(), "gpu": "none",
+                    "vector_extensions": vector_extensions()},
         "command": "python -m benchmarks.bench_actors " + " ".join(sys.argv[1:] if argv is None else argv),
         "runs": [],
     }

@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks.common import vector_extensions
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -306,7 +308,8 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
-    result = {"benchmark": "faults", "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    result = {"benchmark": "faults", "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                            "vector_extensions": vector_extensions()},
               "rows_per_shard": R, "shards": N, "total_seconds": round(time.perf_counter() - t_all, 1), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -117,7 +117,9 @@ def judge(batch: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict[s
                            "n_overlap": report.n_overlap_items,
                            "observed_agreement": report.observed_agreement,
                            "coefficients": report.intervals}
+    design = {"min_overlap_items": batch["config"].min_overlap_items}  # the gate counts the design's minimum
     for name, cfg in gates().items():
+        cfg = cfg.model_copy(update=design)
         g = gate(report, cfg, batch["n"])
         out[name] = {"status": g.status, "value": g.value}
         # the sweep: the same gate at other thresholds

@@ -55,7 +55,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from benchmarks.common import log, now_utc
+from benchmarks.common import vector_extensions, log, now_utc
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -133,7 +133,8 @@ def machine_info() -> dict[str, Any]:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)"
     return {"nproc": sh("nproc"), "lscpu": sh("lscpu | grep -v Flags | head -n 15").splitlines(), "mem_total": mem,
             "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "platform": platform.platform()}
+            "transformers": transformers.__version__, "platform": platform.platform(),
+            "vector_extensions": vector_extensions()}
 
 
 def hardware_summary(machine: dict[str, Any]) -> str:

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import vector_extensions
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     from al_ray.models import build_tiny_llama, build_zero_shot_classifier
 
     work = Path(tempfile.mkdtemp(prefix="al_ray_bench_"))
-    results: dict = {"mode": mode, "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    results: dict = {"mode": mode, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                                 "vector_extensions": vector_extensions()},
                      "model": "tiny random Llama (hidden 128, 2 layers, MiniLM tokenizer), float32"}
     try:
         llama = build_tiny_llama(work / "llama")

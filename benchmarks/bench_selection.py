@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import vector_extensions
+
 ROWS_PER_FILE = 500_000
 LABELS = ["neither", "violating"]
 
@@ -232,7 +234,8 @@ def main() -> None:
         child_extract(args)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}}
+    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
+                                  "vector_extensions": vector_extensions()}}
     if args.only in (None, "extract"):
         sizes = [1_000_000, 10_000_000] if args.quick else [10_000_000, 100_000_000]
         results["extract"] = bench_extract(Path(args.data), sizes, args.pool, args.workers)

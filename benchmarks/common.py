@@ -13,3 +13,25 @@ def now_utc() -> str:
 def log(msg: str) -> None:
     """A progress line with the local wall-clock time, flushed at once (benchmarks run for hours)."""
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def vector_extensions() -> dict[str, object]:
+    """The CPU's SIMD extensions (AVX2 and AVX-512 machines differ by ~2x on these CPU benchmarks)
+    and the kernel set torch picked ("AVX512", "AVX2", ...), for every result file's machine record."""
+    flags: list[str] = []
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux; psutil does not expose CPU flags
+            for line in f:
+                if line.startswith("flags"):
+                    flags = sorted({x for x in line.split(":", 1)[1].split() if x.startswith(("avx", "amx", "fma"))})
+                    break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        capability = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # informational only
+        capability = None
+    return {"cpu_flags": flags, "avx2": "avx2" in flags, "avx512": any(x.startswith("avx512") for x in flags),
+            "torch_cpu_capability": capability}

@@ -39,6 +39,7 @@ import numpy as np
 from al_ray import storage
 from al_ray.layout import SCORE_IDS_SUFFIX
 from al_ray.scoring.summary import DuplicateIds
+from al_ray.scoring.writer import ids_sidecar_url
 from al_ray.security import scrub
 
 log = logging.getLogger(__name__)
@@ -61,27 +62,22 @@ class IdSource:
     fingerprint: str = ""  # of the file that will be read, from the listing
 
 
-def sidecar_url(score_url: str) -> str:
-    return str(score_url) + SCORE_IDS_SUFFIX
-
-
-def sources_from_listing(out: str, rels: list[str], listing: Mapping[str, storage.FileInfo]) -> list[IdSource]:
+def sources_from_listing(out: str, rels: list[str], listing) -> list[IdSource]:
     """The done shards among ``rels`` (a marker is listed) with their sidecar, or their score file when
-    the sidecar is missing. ``listing``: relative path under ``out`` -> FileInfo, from one listing."""
+    the sidecar is missing. ``listing``: ``al_ray.scoring.job.OutputListing`` (one listing of ``out``)."""
     found = []
     for rel in rels:
-        if rel + storage.DONE_SUFFIX not in listing:
+        if rel not in listing.done:
             continue
         score = storage.join(out, rel)
-        side = listing.get(rel + SCORE_IDS_SUFFIX)
+        side = listing.files.get(rel + SCORE_IDS_SUFFIX)
         if side is not None:
-            found.append(IdSource(rel, score, True, max((side.size - _NPY_HEADER) // 8, 0), side.fingerprint))
+            found.append(IdSource(rel, score, True, max((side[0] - _NPY_HEADER) // 8, 0), side[1]))
         else:
-            info = listing.get(rel)
-            size = info.size if info is not None else 0
+            size, fp = listing.files.get(rel, (0, ""))
             # no sidecar (scored before they existed): its score file is read instead; size/8 over-counts
             # rows (a score row is far more than 8 bytes), which only errs towards more partitions
-            found.append(IdSource(rel, score, False, size // 8, info.fingerprint if info is not None else ""))
+            found.append(IdSource(rel, score, False, size // 8, fp))
     return found
 
 
@@ -99,7 +95,7 @@ def read_hashes(src: IdSource, storage_options: Mapping[str, Any] | None) -> tup
     from al_ray.errors import StorageError
 
     if src.sidecar:
-        url = sidecar_url(src.score_url)
+        url = ids_sidecar_url(src.score_url)
         try:
             return np.load(io.BytesIO(storage.read_bytes(url, storage_options)), allow_pickle=False).astype(
                 np.uint64, copy=False), True

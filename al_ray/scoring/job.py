@@ -136,19 +136,45 @@ class ScoringPlan:
     readable: list[Shard]  # not flagged by the sample
     done_before: list[Shard]  # marker present (skipped unless rescore)
     todo: list[Shard]
-    outputs: dict[str, storage.FileInfo] | None  # relative path under out -> listed file (None: not listed)
+    outputs: OutputListing | None  # what one listing of ``out`` found (None: not listed, rescore)
     rows_estimate: int  # for the progress bar: mean sampled rows x shards to do (unknown rows are estimated)
 
 
-def list_outputs(out: str, storage_options: dict | None = None) -> dict[str, storage.FileInfo]:
-    """Every file under ``out`` by its path relative to ``out``, from one recursive listing (paged on
-    object stores: ~1 request per 1,000 keys) instead of one ``exists`` request per shard."""
-    try:
-        infos = storage.list_files(out, "", storage_options)
-    except StorageError:  # no output yet
-        return {}
+@dataclass
+class OutputListing:
+    """What one listing of the output prefix found, kept compact (O(shards), ~100 bytes a shard).
+
+    ``done``: relative paths of score files whose ``.done`` marker is listed. ``files``: relative
+    path -> (size, fingerprint) of every id sidecar, and of score files only where no sidecar sits
+    beside them (the duplicate check's fallback); sizes plan its partitions, fingerprints its digest.
+    """
+
+    done: set[str]
+    files: dict[str, tuple[int, str]]
+
+
+def list_outputs(out: str, storage_options: dict | None = None) -> OutputListing:
+    """One recursive listing of ``out`` (paged on object stores: ~1 request per 1,000 keys) instead of
+    one ``exists`` request per shard; streamed a folder at a time (``storage.iter_files``)."""
+    from al_ray.layout import SCORE_IDS_SUFFIX
+
     root = normalise_url(out, storage_options) + "/"
-    return {fi.url[len(root):]: fi for fi in infos if fi.url.startswith(root)}
+    done: set[str] = set()
+    sidecars: dict[str, tuple[int, str]] = {}
+    scores: dict[str, tuple[int, str]] = {}
+    for fi in storage.iter_files(out, storage_options):
+        if not fi.url.startswith(root):
+            continue
+        rel = fi.url[len(root):]
+        if rel.endswith(storage.DONE_SUFFIX):
+            done.add(rel[: -len(storage.DONE_SUFFIX)])
+        elif rel.endswith(SCORE_IDS_SUFFIX):
+            sidecars[rel] = (fi.size, fi.fingerprint)
+            scores.pop(rel[: -len(SCORE_IDS_SUFFIX)], None)
+        elif rel.endswith(".parquet") and rel + SCORE_IDS_SUFFIX not in sidecars:
+            scores[rel] = (fi.size, fi.fingerprint)
+    sidecars.update(scores)
+    return OutputListing(done, sidecars)
 
 
 def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
@@ -163,8 +189,8 @@ def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[s
     if outputs is None:
         done_before, todo = [], list(readable)
     else:
-        done_before = [s for s in readable if s.rel + storage.DONE_SUFFIX in outputs]
-        todo = [s for s in readable if s.rel + storage.DONE_SUFFIX not in outputs]
+        done_before = [s for s in readable if s.rel in outputs.done]
+        todo = [s for s in readable if s.rel not in outputs.done]
     known = [s.num_rows for s in checked if s.num_rows is not None]
     per_shard = sum(known) / len(known) if known else 0
     return ScoringPlan(checked, readable, done_before, todo, outputs, int(per_shard * len(todo)))
@@ -232,7 +258,7 @@ def _previous_duplicates(out: str, so: dict) -> dict[str, Any] | None:
         return None
 
 
-def _check_duplicates(out: str, rels: list[str], outputs: dict[str, storage.FileInfo], so: dict,
+def _check_duplicates(out: str, rels: list[str], outputs: OutputListing, so: dict,
                       previous: dict[str, Any] | None) -> DuplicateIds:
     """The distributed duplicate-id check over the done shards among ``rels``. A failure of the check
     itself is reported in the summary (``duplicate_ids.error``), not raised: the scores are complete."""

@@ -48,11 +48,15 @@ def test_plan_lists_the_output_once_and_reads_only_a_sample_of_footers(tmp_path,
     for k in range(0, 40, 2):  # half done
         _score_file(out, f"part-{k:03d}.parquet", [f"d{k}-{i}" for i in range(3)])
     calls = {"list": [], "footers": 0}
-    real_list, real_check = storage.list_files, reader._check_one
+    real_list, real_iter, real_check = storage.list_files, storage.iter_files, reader._check_one
 
     def counting_list(url, suffix=".parquet", so=None):
         calls["list"].append(url)
         return real_list(url, suffix, so)
+
+    def counting_iter(url, so=None):
+        calls["list"].append(url)
+        return real_iter(url, so)
 
     def counting_check(shard, task, so):
         calls["footers"] += 1
@@ -62,6 +66,7 @@ def test_plan_lists_the_output_once_and_reads_only_a_sample_of_footers(tmp_path,
         raise AssertionError("the planner asked for one shard's marker: it must use the listing")
 
     monkeypatch.setattr(storage, "list_files", counting_list)
+    monkeypatch.setattr(storage, "iter_files", counting_iter)
     monkeypatch.setattr(reader, "_check_one", counting_check)
     monkeypatch.setattr(reader, "list_files", counting_list)
     monkeypatch.setattr(storage, "is_done", no_per_shard_request)
