@@ -105,6 +105,7 @@ METRICS_FILE = "metrics.json"
 
 # -- checkpoints --------------------------------------------------------------------------------
 MODEL_VERSION_FILE = "al_ray_version.txt"
+SCORING_CONFIG_FILE = "al_ray_scoring.yaml"  # beside a checkpoint made by `al-ray model init`
 CHECKPOINT_CONFIG_FILE = "config.json"  # transformers' config: what makes a directory a checkpoint
 ADAPTER_CONFIG_FILE = "adapter_config.json"  # PEFT
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"  # PEFT
@@ -154,7 +155,7 @@ ARTEFACT_FILES: tuple[str, ...] = (
     ARGILLA_RECORDS_FILE, ARGILLA_SETTINGS_FILE, EXPORT_SUMMARY_FILE, LS_PROJECT_FILE,
     SIMULATION_REPORT_FILE, ANNOTATIONS_FILE, LABELS_FILE, AGREEMENT_FILE, QUEUE_FILE, ADJUDICATIONS_FILE,
     LS_EXPORT_FILE, SIMULATED_ANNOTATIONS_FILE, SIMULATED_ADJUDICATIONS_FILE, METRICS_FILE,
-    MODEL_VERSION_FILE, CHECKPOINT_CONFIG_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DONE_SUFFIX,
+    MODEL_VERSION_FILE, SCORING_CONFIG_FILE, CHECKPOINT_CONFIG_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DONE_SUFFIX,
 )
 
 

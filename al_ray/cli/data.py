@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from al_ray import layout
 from al_ray.errors import ConfigError
 
 
@@ -65,13 +66,13 @@ def import_cmd(
 
     label_list = [lab.strip() for lab in labels.split(",") if lab.strip()]
     quote_char = None if quoting is None else ('"' if quoting else False)
-    corpus_url = join(out, "corpus")
+    corpus_url = join(out, layout.CORPUS_DIR)
     ds = import_labelled(
         file, corpus_url, labels=label_list, text_column=text_column, id_column=id_column or None,
         label_column=label_column, vote_columns=None if votes is None else _votes(votes),
         share_column=share_column, annotators=annotators, annotators_column=annotators_column,
         label_map=_pairs(label_map, "--label-map") if label_map else None, positive_label=positive_label,
-        test_fraction=test_fraction, seed=seed, n_shards=shards, gold_url=gold or join(out, "gold"), fmt=fmt,
+        test_fraction=test_fraction, seed=seed, n_shards=shards, gold_url=gold or join(out, layout.GOLD_DIR), fmt=fmt,
         max_rows=max_rows, storage_options=_storage_options(storage_options), quote_char=quote_char,
     )
     def say(line: str) -> None:  # soft_wrap: paths stay whole (users copy them)

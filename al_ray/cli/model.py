@@ -25,9 +25,10 @@ from typing import Any, Iterator, Optional
 
 import typer
 
+from al_ray import layout
 from al_ray.errors import ConfigError
 
-SCORING_CONFIG_NAME = "al_ray_scoring.yaml"
+SCORING_CONFIG_NAME = layout.SCORING_CONFIG_FILE
 
 model_app = typer.Typer(help="Build the round-0 model of a task (zero-shot classifier or a causal LM "
                         "with label verbalizers).", no_args_is_help=True)
@@ -70,7 +71,7 @@ def _is_remote(url: str) -> bool:
 def _check_out(out: str, force: bool) -> None:
     from al_ray import storage
 
-    if storage.exists(storage.join(out, "config.json")) and not force:
+    if storage.exists(storage.join(out, layout.CHECKPOINT_CONFIG_FILE)) and not force:
         raise ConfigError(f"--out {out} already holds a checkpoint (config.json); pass --force to replace it")
 
 
@@ -100,7 +101,7 @@ def _causal_lm(path: str, task, variants: str, max_tokens: int) -> dict[str, lis
 
     from al_ray.verbalize import GenerativePromptEncoder, label_token_ids
 
-    cfg_path = Path(path) / "config.json"
+    cfg_path = Path(path) / layout.CHECKPOINT_CONFIG_FILE
     if not cfg_path.is_file():
         raise ConfigError(f"--causal-lm {path}: no config.json (expected a local transformers checkpoint directory)")
     try:

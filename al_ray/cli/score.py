@@ -16,6 +16,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from al_ray import layout
 from al_ray.errors import ConfigError
 
 
@@ -31,7 +32,7 @@ def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str]
     from al_ray.scoring.engines.base import checkpoint_labels
 
     try:
-        cfg = json.loads(storage.read_bytes(storage.join(model, "config.json"), storage_options))
+        cfg = json.loads(storage.read_bytes(storage.join(model, layout.CHECKPOINT_CONFIG_FILE), storage_options))
     except Exception:
         return None
     if not any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
