@@ -79,13 +79,11 @@ def train_contrastive(lm: Any, texts: Sequence[str], label_ids: Sequence[int], c
         return {"steps": 0, "pairs": 0, "loss_first": None, "loss_last": None, "seconds": 0.0}
     bs = config.batch_size
     total = min(max(math.ceil(len(pairs) / bs), config.min_steps), config.contrastive_max_steps)
+    from al_ray.finetune.peft_adapter import Stepper
+
     loss_fn = CosineSimilarityLoss(lm.model)  # the library's loss; we hand it our embeddings
     lm.model.to(device)
-    params = [p for p in lm.model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=config.learning_rate_for("classifier"), weight_decay=config.weight_decay)
-    warmup = int(total * config.warmup_ratio)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    stepper = Stepper(lm, config, total, lr=config.learning_rate_for("classifier"))
     torch.manual_seed(config.seed)  # dropout masks
     lm.model.train()
     losses: list[float] = []
@@ -96,12 +94,7 @@ def train_contrastive(lm: Any, texts: Sequence[str], label_ids: Sequence[int], c
         v = head_input_embeddings(lm, [texts[j] for _, j, _ in batch], config.max_length, device)
         target = torch.tensor([t for _, _, t in batch], dtype=torch.float32, device=device)
         loss = loss_fn.compute_loss_from_embeddings([u, v], target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        opt.step()
-        sched.step()
+        stepper.step(loss)
         losses.append(float(loss.detach()))
         if log and (step + 1) % max(1, total // 5) == 0:
             log(f"contrastive step {step + 1}/{total}: cosine loss {sum(losses[-20:]) / len(losses[-20:]):.4f}")

@@ -81,7 +81,8 @@ class VLLMEngine(Engine):
         ids, truncated = self.encoder.encode(texts)
         prompts = [{"prompt_token_ids": x} for x in ids]
         if self.mode == "generative":
-            outs = self.llm.generate(prompts, self._params, use_tqdm=False, lora_request=self._lora)
+            outs = _raising_if_engine_dies(
+                self.llm, lambda: self.llm.generate(prompts, self._params, use_tqdm=False, lora_request=self._lora))
             toks = self.label_tokens.token_ids
             lp = np.empty((n, len(toks)))
             for i, o in enumerate(outs):
@@ -89,7 +90,8 @@ class VLLMEngine(Engine):
                 lp[i] = [d[t].logprob for t in toks]
             probs = np.exp(lp) @ self._matrix
         else:
-            outs = self.llm.classify(prompts, pooling_params=self._params, use_tqdm=False)
+            outs = _raising_if_engine_dies(
+                self.llm, lambda: self.llm.classify(prompts, pooling_params=self._params, use_tqdm=False))
             logits = np.array([o.outputs.probs for o in outs], dtype=np.float64)
             probs = softmax(logits)[:, self._order]
         if len(outs) != n:
@@ -109,6 +111,43 @@ class VLLMEngine(Engine):
         import gc
 
         gc.collect()
+
+
+def _raising_if_engine_dies(llm, call):
+    """Run one engine call; raise vLLM's ``EngineDeadError`` if its engine-core process is dead or
+    dies while the call waits.
+
+    Why: vLLM 0.32's synchronous multiprocess client notices a dead engine core (its monitor thread
+    sets ``resources.engine_dead`` and shuts the client down) but never wakes a caller blocked in
+    ``get_output``: the output thread exits on the shutdown signal without queueing an error (the
+    async client does queue ``EngineDeadError``). The scoring actor then hung forever instead of
+    restarting its engine. A watcher thread queues the error the async client would have. In-process
+    engines (the CPU default) have no such client and are called directly.
+    """
+    import threading
+
+    client = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    resources = getattr(client, "resources", None)
+    outputs = getattr(client, "outputs_queue", None)
+    if resources is None or outputs is None or not hasattr(resources, "engine_dead"):
+        return call()
+    from vllm.v1.engine.exceptions import EngineDeadError
+
+    if resources.engine_dead:
+        raise EngineDeadError()
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.5):
+            if resources.engine_dead:
+                outputs.put_nowait(EngineDeadError())
+                return
+
+    threading.Thread(target=watch, daemon=True, name="al_ray-engine-watch").start()
+    try:
+        return call()
+    finally:
+        finished.set()
 
 
 def _inline_engine(engine_process: str) -> bool:
