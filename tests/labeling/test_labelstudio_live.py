@@ -210,16 +210,22 @@ def test_a_wrong_token_is_refused_clearly_and_never_printed(label_studio, tmp_pa
     assert real not in capsys.readouterr().out
 
 
-def test_server_down_mid_pull_is_retried_then_fails_clearly_importing_nothing(label_studio, tmp_path, monkeypatch,
-                                                                             capsys):
+def _pushed_and_annotated_by_alice(label_studio, tmp_path, monkeypatch, prefix: str, **files_kw):
+    """A batch pushed to the server, with alice's share annotated 'neither' through the API."""
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.admin.token)
-    task, cfg = _files(tmp_path, attempts=3)
-    batch = _batch(tmp_path, "down-")
-    labels_dir = Path(batch).parent / "labels"
+    task, cfg = _files(tmp_path, **files_kw)
+    batch = _batch(tmp_path, prefix)
     assert main(["labels", "push", batch, "--url", label_studio.url, "--task", task, "--config", cfg]) == 0
     pid = _project_id(batch)
     assigned = _assignments(batch)
     annotate(label_studio, "alice", pid, {i: "neither" for i, who in assigned.items() if ALICE in who})
+    return task, cfg, batch, Path(batch).parent / "labels", pid, assigned
+
+
+def test_server_down_mid_pull_is_retried_then_fails_clearly_importing_nothing(label_studio, tmp_path, monkeypatch,
+                                                                             capsys):
+    task, cfg, batch, labels_dir, pid, assigned = _pushed_and_annotated_by_alice(
+        label_studio, tmp_path, monkeypatch, "down-", attempts=3)
     capsys.readouterr()
 
     proxy = FaultProxy(label_studio.url)
@@ -245,14 +251,8 @@ def test_server_down_mid_pull_is_retried_then_fails_clearly_importing_nothing(la
 
 
 def test_a_project_edited_by_hand_is_refused_with_the_reason(label_studio, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.admin.token)
-    task, cfg = _files(tmp_path)
-    batch = _batch(tmp_path, "edited-")
-    labels_dir = Path(batch).parent / "labels"
-    assert main(["labels", "push", batch, "--url", label_studio.url, "--task", task, "--config", cfg]) == 0
-    pid = _project_id(batch)
-    assigned = _assignments(batch)
-    annotate(label_studio, "alice", pid, {i: "neither" for i, who in assigned.items() if ALICE in who})
+    task, cfg, batch, labels_dir, pid, assigned = _pushed_and_annotated_by_alice(
+        label_studio, tmp_path, monkeypatch, "edited-")
     headers = _admin(label_studio)
     project = requests.get(f"{label_studio.url}/api/projects/{pid}", headers=headers, timeout=30).json()
     edited = project["label_config"].replace(
