@@ -15,14 +15,11 @@ from al_ray.errors import ConfigError
 from al_ray.labeling import LabelingConfig, export_batch, import_annotations
 from al_ray.labeling.ingest import AnnotationFileError, read_annotations
 from al_ray.labeling.formats.labelstudio import export_task
+from al_ray.labeling.tools.labelstudio import read_assignments
 
 
 def _assigned(out_dir: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for line in Path(out_dir, "assignments.jsonl").read_text().splitlines():
-        a = json.loads(line)
-        out.setdefault(a["id"], []).append(a["annotator_id"])
-    return out
+    return read_assignments(out_dir)  # the package's reader of assignments.jsonl
 
 
 def test_export_with_other_annotators_is_not_silently_reused(batch_dir, task, tmp_path, capsys):

@@ -18,6 +18,7 @@ import yaml
 
 from al_ray.cli import main
 from al_ray.labeling.tools.labelstudio import offered_labels
+from al_ray.labeling.tools.labelstudio import read_assignments
 from tests.faults.s3_proxy import FaultProxy
 from tests.labeling.conftest import LABELS, batch_rows, write_batch
 
@@ -43,11 +44,7 @@ def _batch(tmp_path: Path, prefix: str, n: int = 8) -> str:
 
 
 def _assignments(batch_dir: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for line in Path(batch_dir, "assignments.jsonl").read_text().splitlines():
-        a = json.loads(line)
-        out.setdefault(a["id"], []).append(a["annotator_id"])
-    return out
+    return read_assignments(batch_dir)  # the package's reader of assignments.jsonl
 
 
 def _admin(server) -> dict:
