@@ -18,12 +18,14 @@ score shard (scoring -> selection), one per corpus shard, Parquet:
     scored_at: timestamp[us, UTC]
     shard: string                 corpus shard URL the row came from
     row: int64                    row number within that shard
+    schema metadata ``al_ray.task``: the task as JSON (``with_task``), read back by ``task_from_schema``
 
 candidates (selection internal), Parquet: score columns + text + embedding (fixed_size_list<float32>)
 
 labelling batch (selection -> labeling), Parquet ``batch.parquet`` (+ JSONL twin ``batch.jsonl``):
     id, text, p_<label>..., predicted_label, entropy, margin, least_confidence, label_mass,
     cluster_id: int64, pair_id: int64 (null when not in a pair), reason: string, round: int64
+    schema metadata ``al_ray.task``, as on score shards
 
 dedup groups (selection -> labeling), Parquet ``dedup_groups.parquet``:
     id: string (the dropped item), representative_id: string (the batch item it duplicates),
@@ -43,6 +45,9 @@ test ids (data -> driver), Parquet ``test_ids.parquet``: id
 """
 
 from __future__ import annotations
+
+import json
+from typing import Any, Mapping
 
 import pyarrow as pa
 
@@ -64,6 +69,36 @@ def prob_columns(labels: list[str]) -> list[str]:
 def labels_from_score_schema(schema: pa.Schema) -> list[str]:
     """Recover the label order from a score file's p_<label> columns."""
     return [name[2:] for name in schema.names if name.startswith("p_")]
+
+
+# Score files and batches carry the task they were made for (labels, descriptions, text and id
+# columns, positive label) as JSON under this Parquet schema-metadata key, so the stages after
+# scoring (`al-ray select`, `al-ray labels ...`) need nothing repeated on their command lines.
+TASK_METADATA_KEY = b"al_ray.task"
+
+
+def with_task(schema: pa.Schema, task: Mapping[str, Any] | None) -> pa.Schema:
+    """``schema`` carrying ``task`` (a ``TaskConfig.model_dump(mode="json")``) in its metadata."""
+    if not task:
+        return schema
+    meta = dict(schema.metadata or {})
+    meta[TASK_METADATA_KEY] = json.dumps(dict(task), sort_keys=True).encode("utf-8")
+    return schema.with_metadata(meta)
+
+
+def task_from_schema(schema: pa.Schema) -> dict[str, Any]:
+    """The task a score file or batch was written for: its metadata when present (files written
+    before it existed have none), else only the label order from the ``p_<label>`` columns."""
+    raw = (schema.metadata or {}).get(TASK_METADATA_KEY)
+    if raw:
+        try:
+            task = json.loads(raw)
+        except ValueError:
+            task = None
+        if isinstance(task, dict) and task.get("labels"):
+            return task
+    labels = labels_from_score_schema(schema)
+    return {"labels": labels} if labels else {}
 
 
 def score_schema(labels: list[str]) -> pa.Schema:

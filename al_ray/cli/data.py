@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from al_ray import layout
+from al_ray.cli.options import storage_option
 from al_ray.errors import ConfigError
 
 
@@ -56,8 +57,7 @@ def import_cmd(
     quoting: Optional[bool] = typer.Option(None, "--quoting/--no-quoting",
                                            help="CSV/TSV quote handling; default: on for CSV, off for TSV."),
     gold: Optional[str] = typer.Option(None, help="Gold folder URL; default: OUT/gold."),
-    storage_options: Optional[str] = typer.Option(
-        None, "--storage-options", help='fsspec storage options as JSON, e.g. \'{"endpoint_url": "http://..."}\'.'),
+    storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Import your own labelled file (gold labels, vote counts or positive shares) as a corpus + gold split."""
     from al_ray.cli.plan import _out, _storage_options

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from al_ray.config_io import build, deep_merge, load_mapping
+from al_ray.cli.options import parse_storage_options, read_task_file, recorded_task, storage_option
 from al_ray.errors import ConfigError
 
 labels_app = typer.Typer(
@@ -37,24 +38,28 @@ TaskOpt = typer.Option(None, "--task",
 LabelsOpt = typer.Option(None, "--labels", help="Comma-separated label set, instead of --task.")
 ConfigOpt = typer.Option(None, "--config",
     help="Labelling config file (LabelingConfig, or a run config with a 'labeling' key).")
-StorageOpt = typer.Option(None, "--storage-options",
-    help="fsspec storage options as JSON (prefer environment credentials).")
+StorageOpt = storage_option()
 JsonOpt = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _task(task: Optional[str], labels: Optional[str]):
+def _task(task: Optional[str], labels: Optional[str], batch_dir: Optional[str] = None,
+          storage_options: Optional[list[str]] = None):
+    """The task: ``--task`` FILE, then ``--labels``; else the task the batch recorded (selection
+    writes it into batch.parquet's metadata; older batches give their ``p_<label>`` columns)."""
+    from al_ray import layout, storage
     from al_ray.task import TaskConfig
 
-    data: dict[str, Any] = {}
-    if task:
-        data = load_mapping(task)
-        if "labels" not in data and isinstance(data.get("task"), dict):
-            data = data["task"]
+    data: dict[str, Any] = read_task_file(task)
+    source = task or "--labels"
     if labels:
         data = deep_merge(data, {"labels": [x.strip() for x in labels.split(",") if x.strip()]})
+    if "labels" not in data and batch_dir:
+        data = recorded_task(storage.join(batch_dir, layout.BATCH_FILE), _storage(storage_options))
+        source = f"the task recorded in {batch_dir}"
     if "labels" not in data:
-        raise ConfigError("give the task with --task FILE or --labels a,b")
-    return build(TaskConfig, data, source=task or "--labels")
+        raise ConfigError("give the task with --task FILE or --labels a,b" +
+                          (f" (found no readable {layout.BATCH_FILE} in {batch_dir})" if batch_dir else ""))
+    return build(TaskConfig, data, source=source)
 
 
 def _config(config: Optional[str], overrides: dict[str, Any] | None = None):
@@ -66,10 +71,8 @@ def _config(config: Optional[str], overrides: dict[str, Any] | None = None):
     return build(LabelingConfig, deep_merge(data, overrides or {}), source=config or "labeling options")
 
 
-def _storage(options: Optional[str]) -> dict[str, Any] | None:
-    from al_ray.cli.options import parse_storage_options
-
-    return parse_storage_options(json_text=options) or None
+def _storage(options: Optional[list[str]]) -> dict[str, Any] | None:
+    return parse_storage_options(options) or None
 
 
 def _print_json(obj: Any) -> None:
@@ -127,7 +130,7 @@ def export_cmd(
     formats: Optional[str] = typer.Option(None, help="Comma-separated: jsonl,labelstudio,argilla."),
     seed: int = typer.Option(0, help="Seed of the assignment draw."),
     force: bool = typer.Option(False, help="Redo a completed export (reshuffles assignments)."),
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Assign items to annotators and write batch.jsonl, assignments.jsonl, Label Studio and Argilla files."""
     import numpy as np
@@ -139,7 +142,7 @@ def export_cmd(
         "overlap_fraction": overlap, "annotators_per_overlap_item": per_item,
         "formats": [f.strip() for f in formats.split(",")] if formats else None,
     }
-    res = export_batch(batch_dir, _config(config, overrides), _task(task, labels),
+    res = export_batch(batch_dir, _config(config, overrides), _task(task, labels, batch_dir, storage_options),
                        rng=np.random.default_rng(seed),
                        out_dir=out_dir, force=force, storage_options=_storage(storage_options))
     if as_json:
@@ -168,14 +171,14 @@ def import_cmd(
         help="Label Studio user id=annotator name (repeatable, or comma-separated: 11=ann1,12=ann2), for "
         "exports that name users by number and cannot be told apart by the assignments."),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Validate annotation files (errors name file:line) and merge them; re-importing is a no-op."""
     from al_ray.labeling.api import import_annotations
     from al_ray.labeling.batch import read_batch
 
     so = _storage(storage_options)
-    t = _task(task, labels)
+    t = _task(task, labels, batch_dir, storage_options)
     if round is None:
         round = read_batch(batch_dir, so, with_dedup=False).round
         if round is None:
@@ -196,7 +199,8 @@ def import_cmd(
 def _status(batch_dir, labels_dir, task, labels, config, storage_options, as_json) -> None:
     from al_ray.labeling.api import agreement_report
 
-    report, g = agreement_report(batch_dir, labels_dir, _task(task, labels), _config(config),
+    report, g = agreement_report(batch_dir, labels_dir, _task(task, labels, batch_dir, storage_options),
+                                 _config(config),
                                  storage_options=_storage(storage_options))
     if as_json:
         _print_json({"agreement": report.to_dict(), "gate": g.to_dict()})
@@ -208,7 +212,7 @@ def _status(batch_dir, labels_dir, task, labels, config, storage_options, as_jso
 def status_cmd(
     batch_dir: str = typer.Option(...), labels_dir: str = typer.Option(...),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Agreement so far (pairwise Cohen's kappa, Krippendorff's alpha, Fleiss' kappa) and the gate."""
     _status(batch_dir, labels_dir, task, labels, config, storage_options, as_json)
@@ -218,7 +222,7 @@ def status_cmd(
 def agreement_cmd(
     batch_dir: str = typer.Option(...), labels_dir: str = typer.Option(...),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Same as ``status``."""
     _status(batch_dir, labels_dir, task, labels, config, storage_options, as_json)
@@ -239,12 +243,13 @@ def _print_resolve(res) -> None:
 def resolve_cmd(
     batch_dir: str = typer.Option(...), labels_dir: str = typer.Option(...),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Gate, resolve (adjudicated > majority; ties to adjudication), propagate; write labels.parquet."""
     from al_ray.labeling.api import resolve_labels
 
-    res = resolve_labels(batch_dir, labels_dir, _task(task, labels), _config(config),
+    res = resolve_labels(batch_dir, labels_dir, _task(task, labels, batch_dir, storage_options),
+                         _config(config),
                          storage_options=_storage(storage_options))
     _print_json(res.to_dict()) if as_json else _print_resolve(res)
 
@@ -255,12 +260,13 @@ def adjudicate_cmd(
         help="adjudication.jsonl with 'label' filled in, or JSONL/CSV with id,label."),
     batch_dir: str = typer.Option(...), labels_dir: str = typer.Option(...),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Apply adjudicated labels, then re-resolve the batch."""
     from al_ray.labeling.api import apply_adjudication
 
-    res = apply_adjudication(file, labels_dir, _task(task, labels), batch_dir=batch_dir,
+    res = apply_adjudication(file, labels_dir, _task(task, labels, batch_dir, storage_options),
+                             batch_dir=batch_dir,
                              config=_config(config),
                              storage_options=_storage(storage_options))
     if as_json:
@@ -315,7 +321,7 @@ def push_cmd(
         help="Comma-separated annotators: Label Studio users' e-mails or usernames."),
     overlap: Optional[float] = typer.Option(None, help="Overlap fraction (items seen by >= 2 annotators)."),
     seed: int = typer.Option(0, help="Seed of the assignment draw (when the batch is exported here)."),
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Send a batch to Label Studio: project, tasks with the model's pre-annotations, overlap per item.
 
@@ -330,7 +336,7 @@ def push_cmd(
     overrides = {"annotators": [a.strip() for a in annotators.split(",")] if annotators else None,
                  "overlap_fraction": overlap}
     cfg = _tool_config(config, tool, project, token_env, overrides)
-    t, so = _task(task, labels), _storage(storage_options)
+    t, so = _task(task, labels, batch_dir, storage_options), _storage(storage_options)
     exp = export_batch(batch_dir, cfg, t, rng=np.random.default_rng(seed), out_dir=out_dir, storage_options=so)
     with lst.connect(cfg.labelstudio, url) as client:
         res = lst.push(batch_dir, cfg, t, client, export_dir=exp.out_dir, storage_options=so)
@@ -354,7 +360,7 @@ def pull_cmd(
     out_dir: Optional[str] = typer.Option(None, help="Where the export files are (default: the batch directory)."),
     replace: bool = typer.Option(False, help="Let changed annotations overwrite labels imported before."),
     task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt, config: Optional[str] = ConfigOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Fetch a batch's annotations from Label Studio and import them as a file import would (all or nothing).
 
@@ -365,7 +371,7 @@ def pull_cmd(
     from al_ray.labeling.tools import labelstudio as lst
 
     cfg = _tool_config(config, tool, project, token_env)
-    t, so = _task(task, labels), _storage(storage_options)
+    t, so = _task(task, labels, batch_dir, storage_options), _storage(storage_options)
     if labels_dir is None:
         if batch_dir.rstrip("/").rsplit("/", 1)[-1] != "batch":
             raise ConfigError("pass --labels-dir (the default, 'labels' beside the batch, needs a batch folder "
@@ -405,14 +411,14 @@ def simulate_cmd(
         help="Per-annotator probability of flipping the label (vote-count modes)."),
     error_rate: float = typer.Option(0.1, help="Per-annotator error rate (mode gold)."),
     seed: int = typer.Option(0), task: Optional[str] = TaskOpt, labels: Optional[str] = LabelsOpt,
-    storage_options: Optional[str] = StorageOpt, as_json: bool = JsonOpt,
+    storage_options: Optional[list[str]] = StorageOpt, as_json: bool = JsonOpt,
 ) -> None:
     """FOR DEMOS/BENCHMARKS: write annotation files from simulated annotators, and their quality."""
     import numpy as np
 
     from al_ray.labeling import simulated as sim_mod
 
-    t = _task(task, labels)
+    t = _task(task, labels, batch_dir, storage_options)
     so = _storage(storage_options)
     rng = np.random.default_rng(seed)
     if mode in ("crowd", "expert"):

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from al_ray.cli.options import parse_storage_options, storage_option
 from al_ray.errors import ConfigError
 
 _out = Console()
@@ -15,14 +16,11 @@ _out = Console()
 data_app = typer.Typer(name="data", help="Write the demo corpus, prepare the Davidson tweets, import "
                        "your own labelled file, or generate a synthetic corpus of any size.", no_args_is_help=True)
 
-StorageOpt = typer.Option(None, "--storage-options",
-                          help='fsspec storage options as JSON, e.g. \'{"endpoint_url": "http://..."}\'.')
+StorageOpt = storage_option()
 
 
-def _storage_options(raw: Optional[str]) -> dict[str, Any] | None:
-    from al_ray.cli.options import parse_storage_options
-
-    return parse_storage_options(json_text=raw) or None
+def _storage_options(raw: Optional[list[str]]) -> dict[str, Any] | None:
+    return parse_storage_options(raw) or None
 
 
 def _print_dataset(ds: Any) -> None:
@@ -40,7 +38,7 @@ def demo_corpus_cmd(
     positive_rate: float = typer.Option(0.05),
     test_fraction: float = typer.Option(0.2),
     seed: int = typer.Option(0),
-    storage_options: Optional[str] = StorageOpt,
+    storage_options: Optional[list[str]] = StorageOpt,
 ) -> None:
     """Write the safe demo moderation corpus (violating vs neither) with gold votes and a test split."""
     from al_ray.data.demo_corpus import write_demo_corpus
@@ -63,7 +61,7 @@ def davidson_cmd(
     seed: int = typer.Option(0),
     max_rows: Optional[int] = typer.Option(None, min=2, help="Keep a seeded, label-stratified subsample of "
                                            "this many tweets (before the split)."),
-    storage_options: Optional[str] = StorageOpt,
+    storage_options: Optional[list[str]] = StorageOpt,
 ) -> None:
     """Prepare the Davidson et al. tweets: corpus shards, gold votes per task label, test split."""
     from al_ray.data.davidson import prepare_davidson
@@ -85,7 +83,7 @@ def synthetic_cmd(
     median_words: float = typer.Option(25.0),
     scores: bool = typer.Option(False, "--scores", help="Write synthetic score files instead of texts."),
     labels: str = typer.Option("neither,violating", help="Score files: comma-separated labels."),
-    storage_options: Optional[str] = StorageOpt,
+    storage_options: Optional[list[str]] = StorageOpt,
 ) -> None:
     """Write a deterministic synthetic corpus (or score files) of any size, shard by shard."""
     import time

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from al_ray.cli.options import parse_storage_options, storage_option
 from al_ray.errors import AlRayError
 
 console = Console()
@@ -21,12 +22,6 @@ def log(message: str) -> None:
 
 EXIT_CODES = {"converged": 0, "plateau": 0, "budget_spent": 0, "max_rounds": 0, "round_done": 0,
               "waiting_for_labels": 3}
-
-
-def _parse_storage_options(items: list[str] | None) -> dict:
-    from al_ray.cli.options import parse_storage_options
-
-    return parse_storage_options(items)
 
 
 def _init_ray(address: str | None, num_cpus: int | None = None) -> None:
@@ -64,7 +59,7 @@ def run_cmd(
     max_rounds: Optional[int] = typer.Option(None, help="Override run.max_rounds."),
     one_round: bool = typer.Option(False, "--one-round", help="Finish the current round (through fine-tuning), then exit."),
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS or a local cluster."),
-    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+    storage_options: Optional[list[str]] = storage_option(),
     report: bool = typer.Option(True, help="Write RUN/report.html when the run stops."),
 ) -> None:
     """Run or resume an active-learning run until it converges, plateaus, spends its budget or waits for labels."""
@@ -73,7 +68,7 @@ def run_cmd(
     from al_ray.driver.report import write_report
     from al_ray.driver.run import run_loop
 
-    overrides = {"storage_options": _parse_storage_options(storage_option) or None}
+    overrides = {"storage_options": parse_storage_options(storage_options) or None}
     cfg = config_io.load(RunConfig, str(config), overrides)
     _init_ray(ray_address)
     outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log)
@@ -86,14 +81,14 @@ def run_cmd(
 def status_cmd(
     run: str = typer.Argument(..., help="Run location."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest summary as JSON."),
-    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+    storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Show where a run is: each round's steps, kappa and the run's status."""
     from al_ray import storage
     from al_ray.driver.manifest import STEPS, Manifest
     from al_ray.layout import RunLayout
 
-    so = _parse_storage_options(storage_option)
+    so = parse_storage_options(storage_options)
     layout = RunLayout(run)
     if not storage.exists(layout.manifest, so):
         raise AlRayError(f"no run at {run} (no manifest.json)")
@@ -148,12 +143,12 @@ def seconds_table(rounds: list[dict], steps: tuple[str, ...]) -> Table | None:
 def report_cmd(
     run: str = typer.Argument(..., help="Run location."),
     out: Optional[str] = typer.Option(None, help="Where to write the HTML (default RUN/report.html)."),
-    storage_option: Optional[list[str]] = typer.Option(None, help="fsspec option key=value (repeatable)."),
+    storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Write an HTML report with plots of a run."""
     from al_ray.driver.report import write_report
 
-    console.print(write_report(run, out, _parse_storage_options(storage_option)))
+    console.print(write_report(run, out, parse_storage_options(storage_options)))
 
 
 def demo_cmd(

@@ -17,13 +17,8 @@ import typer
 from rich.console import Console
 
 from al_ray import layout
+from al_ray.cli.options import merge_task, parse_storage_options, read_task_file, storage_option, task_option
 from al_ray.errors import ConfigError
-
-
-def _storage_options(pairs: list[str] | None) -> dict[str, Any]:
-    from al_ray.cli.options import parse_storage_options
-
-    return parse_storage_options(pairs)
 
 
 def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str] | None:
@@ -58,6 +53,7 @@ def register(app: typer.Typer) -> None:
         corpus: str = typer.Option(..., "--corpus", help="Parquet shards: a directory/prefix URL or one file."),
         out: str = typer.Option(..., "--out", help="Output URL for score files and _summary.json."),
         config: Optional[str] = typer.Option(None, "--config", help="YAML/JSON ScoringConfig file."),
+        task_file: Optional[str] = task_option(),
         mode: Optional[str] = typer.Option(None, "--mode", help="generative | classifier | auto"),
         labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated labels, e.g. safe,unsafe"),
         prompt: Optional[str] = typer.Option(None, "--prompt", help="Prompt template containing {text}."),
@@ -74,7 +70,7 @@ def register(app: typer.Typer) -> None:
         shard: Optional[list[str]] = typer.Option(None, "--shard", help="Score only this shard URL (repeatable)."),
         rescore: bool = typer.Option(False, "--rescore", help="Ignore completion markers."),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Default: $RAY_ADDRESS, else local."),
-        storage_option: Optional[list[str]] = typer.Option(None, "--storage-option", help="fsspec option key=value."),
+        storage_options: Optional[list[str]] = storage_option(),
         no_progress: bool = typer.Option(False, "--no-progress"),
     ) -> None:
         """Score a Parquet corpus: per-example label probabilities, entropy, margin."""
@@ -85,16 +81,19 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         base = config_io.load_mapping(config)
-        so = _storage_options(storage_option)
+        so = parse_storage_options(storage_options)
         register_storage_options(so)
-        task = {k: v for k, v in {"labels": labels.split(",") if labels else None, "prompt_template": prompt,
-                                  "text_column": text_column}.items() if v is not None}
+        flags = {"labels": labels.split(",") if labels else None, "prompt_template": prompt,
+                 "text_column": text_column}
+        task = merge_task(base.get("task"), read_task_file(task_file), flags)
         overrides: dict[str, Any] = {
             "model": model, "mode": mode, "backend": backend, "workers": workers, "max_input_tokens": max_tokens,
             "model_version": model_version, "lora_adapter": lora_adapter, "calibration": calibration,
-            "dtype": dtype, "batch_rows": batch_rows, "storage_options": so or None, "task": task or None,
+            "dtype": dtype, "batch_rows": batch_rows, "storage_options": so or None,
         }
         merged = config_io.deep_merge(base, overrides)
+        if task:  # set whole: deep_merge would drop the file's explicit nulls (id_column: null)
+            merged["task"] = task
         if id_column is not None:
             merged.setdefault("task", {})["id_column"] = id_column or None
         if not merged.get("model"):
@@ -103,7 +102,7 @@ def register(app: typer.Typer) -> None:
         if not (merged.get("task") or {}).get("labels"):
             found = _classifier_labels(merged["model"], merged.get("storage_options") or {})
             if not found:
-                raise ConfigError("no labels: pass --labels a,b (or task.labels in --config); only a classifier "
+                raise ConfigError("no labels: pass --labels a,b or --task FILE; only a classifier "
                                   "checkpoint with named id2label provides them")
             merged.setdefault("task", {})["labels"] = found
         cfg = config_io.build(ScoringConfig, merged, source=config or "command line")

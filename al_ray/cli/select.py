@@ -8,6 +8,8 @@ from typing import Any, Optional
 
 import typer
 
+from al_ray.cli.options import merge_task, parse_storage_options, read_task_file, recorded_task, storage_option, task_option
+
 SELECT_HELP = (
     "Choose a labelling batch from score files (see al_ray.selection).\n\n"
     "Writes batch.parquet, batch.jsonl, dedup_groups.parquet, candidates.parquet and "
@@ -19,12 +21,6 @@ SELECT_HELP = (
 # How this command's advice names the settings (select_batch's option_names): the flags a user of
 # the CLI can type, not the config keys behind them.
 FLAG_NAMES = {"n": "--n", "pool_size": "--pool-size", "allow_partial": "--allow-partial"}
-
-
-def _parse_storage_options(items: list[str] | None) -> dict[str, Any]:
-    from al_ray.cli.options import parse_storage_options
-
-    return parse_storage_options(items)
 
 
 def _score_files(scores: str, so: dict[str, Any]) -> list[str]:
@@ -69,6 +65,7 @@ def select_command(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="boundary_pairs, cluster_margin, "
                                            "top_uncertainty, entropy, margin, least_confidence, random, typical."),
     config: Optional[str] = typer.Option(None, "--config", help="YAML/JSON config file (task: / selection:)."),
+    task_file: Optional[str] = task_option(),
     round_: int = typer.Option(0, "--round", help="Round number written into the batch; seeds the RNG with --seed."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     measure: Optional[str] = typer.Option(None, "--measure", help="entropy, margin or least_confidence."),
@@ -76,29 +73,23 @@ def select_command(
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="Label/batch file or directory whose ids "
                                                 "are excluded (Parquet or JSONL with an id); repeatable."),
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Corpus text column."),
-    id_column: Optional[str] = typer.Option(None, "--id-column", help="Corpus id column."),
+    id_column: Optional[str] = typer.Option(None, "--id-column", help="Corpus id column ('' when `score` "
+                                            "derived the ids)."),
     positive_label: Optional[str] = typer.Option(None, "--positive-label", help="Positive label (default: the "
                                                  "task's, else the last label of the score files)."),
     embedding_source: Optional[str] = typer.Option(None, "--embedding-source", help="auto, scores, "
                                                    "scoring_model, minilm or none."),
-    storage_option: Optional[list[str]] = typer.Option(None, "--storage-option", help="fsspec option key=value "
-                                                       "(value parsed as JSON when it can be); repeatable."),
+    storage_options: Optional[list[str]] = storage_option(),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Write a smaller batch when the pool "
                                        "is too small instead of failing."),
 ) -> None:
     from rich.console import Console
 
     from al_ray.config_io import build, deep_merge, load_mapping
-    from al_ray.security import register_storage_options
     from al_ray.selection import SelectionConfig, read_exclude_ids, select_batch
     from al_ray.task import TaskConfig
 
-    import pyarrow.parquet as pq
-
-    from al_ray import schemas, storage
-
-    so = _parse_storage_options(storage_option)
-    register_storage_options(so)
+    so = parse_storage_options(storage_options)
     raw = load_mapping(config)
     task_raw = raw.get("task") or {}
     sel_raw = raw.get("selection") if "selection" in raw or "task" in raw else raw
@@ -110,12 +101,12 @@ def select_command(
     sel_cfg = build(SelectionConfig, deep_merge(sel_raw, overrides), source=config or "flags")
 
     files = _score_files(scores, so)
-    if not task_raw.get("labels"):  # recover the label set from the first score file
-        fs, path = storage.resolve(files[0], so)
-        with fs.open(path, "rb") as f:
-            task_raw = dict(task_raw, labels=schemas.labels_from_score_schema(pq.read_schema(f)))
-    task_over = {"text_column": text_column, "id_column": id_column, "positive_label": positive_label}
-    task = build(TaskConfig, deep_merge(task_raw, task_over), source=config or "task")
+    # The task `score` recorded in the score files (labels, text and id columns), then the files, then flags.
+    flags = {"text_column": text_column, "positive_label": positive_label}
+    task_data = merge_task(recorded_task(files[0], so), {**task_raw, **read_task_file(task_file)}, flags)
+    if id_column is not None:
+        task_data["id_column"] = id_column or None
+    task = build(TaskConfig, task_data, source=task_file or config or "the task recorded in the score files")
 
     exclude_ids = read_exclude_ids(exclude, so) if exclude else set()
     sel_log = logging.getLogger("al_ray.selection")

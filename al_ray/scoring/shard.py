@@ -167,7 +167,8 @@ def score_shard(engine: Engine, config: ScoringConfig, *, shard_url: str, rel: s
     truncated, empty, rows = cat(trunc_parts, 0, bool), cat(empty_parts, 0, bool), cat(row_parts, 0, np.int64)
     table = build_score_table(ids=ids_all, rows=rows, label_probs=probs, truncated=truncated, empty=empty,
                               labels=engine.labels, model_id=model_id, model_version=model_version,
-                              shard=scrub(shard_url), calibration=calibration)
+                              shard=scrub(shard_url), calibration=calibration,
+                              task=task.model_dump(mode="json"))
     publish(table, out_url, {"rows": table.num_rows, "shard": scrub(shard_url), "fingerprint": fingerprint,
                              "model_version": model_version, "calibration": config.calibration,
                              **({"calibration_prior": list(prior)} if prior is not None else {})}, so,

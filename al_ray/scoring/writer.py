@@ -18,14 +18,15 @@ import pyarrow as pa
 from al_ray import storage
 from al_ray.clock import now_utc
 from al_ray.layout import SCORE_IDS_SUFFIX
-from al_ray.schemas import score_schema
+from al_ray.schemas import score_schema, with_task
 from al_ray.scoring.uncertainty import Calibration, compute
 
 
 def build_score_table(*, ids: pa.Array, rows: np.ndarray, label_probs: np.ndarray, truncated: np.ndarray,
                       empty: np.ndarray, labels: list[str], model_id: str, model_version: str, shard: str,
-                      calibration: Calibration = None, scored_at: datetime | None = None) -> pa.Table:
-    schema = score_schema(labels)
+                      calibration: Calibration = None, scored_at: datetime | None = None,
+                      task: Mapping[str, Any] | None = None) -> pa.Table:
+    schema = with_task(score_schema(labels), task)
     n = len(rows)
     u = compute(label_probs, calibration)
     ts = pa.scalar(scored_at or now_utc(), pa.timestamp("us", tz="UTC"))

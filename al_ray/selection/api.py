@@ -268,7 +268,7 @@ def _select_batch(config: SelectionConfig, task: TaskConfig, scores: str, corpus
     warnings += sel.warnings
     t = lap("strategy", t)
 
-    batch = assemble_batch(cands, sel, round)
+    batch = assemble_batch(cands, sel, round, task=task.model_dump(mode="json"))
     batch_pool_idx = unique[sel.indices]
     groups_table = result.groups_table(table.column(schemas.ID).to_numpy(zero_copy_only=False).astype(object),
                                        representatives=batch_pool_idx, texts=texts)

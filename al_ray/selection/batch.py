@@ -32,8 +32,9 @@ def _nullable_ids(values: np.ndarray | None, n: int) -> pa.Array:
     return pa.array(values, pa.int64(), mask=values < 0)
 
 
-def assemble_batch(pool: Candidates, sel: Selection, round: int) -> pa.Table:
-    """The batch table in ``schemas.batch_schema(pool.labels)``, rows in selection order."""
+def assemble_batch(pool: Candidates, sel: Selection, round: int, task: Mapping[str, Any] | None = None) -> pa.Table:
+    """The batch table in ``schemas.batch_schema(pool.labels)``, rows in selection order, carrying
+    ``task`` in its metadata (``schemas.with_task``) so labelling commands need no ``--labels``."""
     idx = sel.indices
     n = len(idx)
     clusters = sel.cluster_ids if sel.cluster_ids is not None else (
@@ -55,7 +56,7 @@ def assemble_batch(pool: Candidates, sel: Selection, round: int) -> pa.Table:
     cols["pair_id"] = _nullable_ids(sel.pair_ids, n)
     cols["reason"] = pa.array(list(sel.reasons), pa.string())
     cols["round"] = pa.array(np.full(n, round, dtype=np.int64), pa.int64())
-    return pa.table(cols, schema=schemas.batch_schema(pool.labels))
+    return pa.table(cols, schema=schemas.with_task(schemas.batch_schema(pool.labels), task))
 
 
 def to_jsonl(table: pa.Table) -> bytes:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from al_ray import schemas
 from tests.cli.conftest import NO_RAY, run_cli
 
 TASK = {
@@ -44,9 +45,12 @@ def _own_corpus(root) -> str:
 
 
 @pytest.mark.slow
-def test_model_init_then_score_a_corpus_of_ones_own(tmp_path):
+def test_model_init_then_score_select_and_export_with_one_task_file(tmp_path):
+    """The task file is given once, to ``model init`` and ``score``: ``select`` and ``labels export``
+    read it from the score files and the batch (labels, text column ``body``, id column ``doc_id``)."""
     out = tmp_path / "model"
-    init = run_cli("model", "init", "--task", _task_file(tmp_path), "--out", str(out), timeout=300)
+    task_file = _task_file(tmp_path)
+    init = run_cli("model", "init", "--task", task_file, "--out", str(out), timeout=300)
     assert init.code == 0, init.output
     for noise in NOISE:
         assert noise not in init.output, f"{noise!r} printed to the user:\n{init.output}"
@@ -60,7 +64,7 @@ def test_model_init_then_score_a_corpus_of_ones_own(tmp_path):
 
     corpus = _own_corpus(tmp_path / "corpus")
     scores = tmp_path / "scores"
-    res = run_cli("score", "--config", info["scoring_config"], "--corpus", corpus, "--out", str(scores),
+    res = run_cli("score", "--model", str(out), "--task", task_file, "--corpus", corpus, "--out", str(scores),
                   "--backend", "transformers", "--no-progress", env={"RAY_ADDRESS": None}, timeout=400)
     assert res.code == 0, res.output
     assert "scored 12 rows in 2 shards" in res.stderr
@@ -72,6 +76,24 @@ def test_model_init_then_score_a_corpus_of_ones_own(tmp_path):
     p_bad = {text_of[i]: p for i, p in zip(t.column("id").to_pylist(), t.column("p_violating").to_pylist())}
     # the zero-shot head follows the descriptions: every insult scores above every friendly message
     assert min(p_bad[x] for x in RUDE) > max(p_bad[x] for x in FRIENDLY), p_bad
+    recorded = schemas.task_from_schema(pq.read_schema(scores / "part-0.parquet"))
+    assert recorded["text_column"] == "body" and recorded["id_column"] == "doc_id"
+    assert recorded["label_descriptions"] == TASK["label_descriptions"]
+
+    # select: no --task, --labels, --text-column or --id-column; the texts are joined from `body` by `doc_id`
+    batch = tmp_path / "batch"
+    sel = run_cli("select", "--scores", str(scores), "--out", str(batch), "--n", "4", "--strategy", "margin",
+                  "--embedding-source", "none", env={"RAY_ADDRESS": NO_RAY}, timeout=120)
+    assert sel.code == 0, sel.output
+    rows = pq.read_table(batch / "batch.parquet").to_pylist()
+    assert len(rows) == 4 and all(r["text"] == text_of[r["id"]] for r in rows), rows
+
+    # labels export: no --labels; the batch carries the task, and its descriptions reach the annotators
+    exp = run_cli("labels", "export", str(batch), "--annotators", "ann1,ann2", "--formats", "jsonl,labelstudio",
+                  env={"RAY_ADDRESS": NO_RAY}, timeout=120)
+    assert exp.code == 0, exp.output
+    config_xml = (batch / "labelstudio_config.xml").read_text()
+    assert TASK["label_descriptions"]["violating"] in config_xml, config_xml
 
 
 def test_model_init_generative_checks_the_verbalizers(tmp_path, tiny_llama_dir):

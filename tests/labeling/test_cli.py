@@ -60,6 +60,16 @@ def test_cli_bad_file_reports_line(batch_dir, labels_dir, tmp_path, capsys):
     assert f"{bad}:2" in err.replace("\n", "") and "unknown label" in err
 
 
-def test_cli_needs_a_task(batch_dir, capsys):
-    assert main(["labels", "export", batch_dir]) == 2
-    assert "--labels" in capsys.readouterr().err
+def test_cli_reads_the_task_from_the_batch(batch_dir, tmp_path, capsys):
+    """No --task or --labels: the label set comes from the batch (its recorded task, else p_<label>)."""
+    out = tmp_path / "export"
+    assert main(["labels", "export", batch_dir, "--out-dir", str(out), "--annotators", "a1,a2", "--json"]) == 0
+    assert "violating" in (out / "labelstudio_config.xml").read_text()
+
+
+def test_cli_needs_a_task(tmp_path, capsys):
+    empty = tmp_path / "not_a_batch"
+    empty.mkdir()
+    assert main(["labels", "export", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert "--task FILE or --labels" in err and "batch.parquet" in err
