@@ -7,13 +7,20 @@ non-zero exit code.
 
 from __future__ import annotations
 
+import os
 import sys
 
-import typer
-from rich.console import Console
+# Rich (tables, typer's help) falls back to 80 columns when output is not a terminal (a pipe, a CI
+# log, `| less`), which cut status tables and help text mid-word. Widen that fallback before any
+# Console exists; a real terminal's width and an explicit COLUMNS still win.
+if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+    os.environ["COLUMNS"] = "160"
 
-from al_ray.errors import AlRayError
-from al_ray.security import scrub
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from al_ray.errors import AlRayError  # noqa: E402
+from al_ray.security import scrub  # noqa: E402
 
 app = typer.Typer(
     name="al-ray",
@@ -37,10 +44,27 @@ def _register_all() -> None:
 _register_all()
 
 
+def _click_exceptions() -> tuple[type, ...]:
+    """Click's exception base, wherever it lives: typer >= 0.17 vendors click as ``typer._click``
+    (its usage errors are not ``click.ClickException``), older typer uses click itself."""
+    found: list[type] = []
+    try:
+        from typer._click.exceptions import ClickException as vendored
+
+        found.append(vendored)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code instead of raising SystemExit where it can."""
-    import os
-
     # Quiet third-party chatter (transformers' load reports) here and in the Ray workers this
     # process starts; users can still override both.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -63,10 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # click usage errors
         return int(exc.code or 0)
-    except Exception as exc:  # click.ClickException and friends
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors: a bad flag value, a missing argument
+        if isinstance(exc, _click_exceptions()):
             exc.show()
             return exc.exit_code
         raise

@@ -122,6 +122,27 @@ def _parse_indices(spec: str) -> list[int]:
     return out
 
 
+# plan_capacity's parameter names -> this command's flags, for its error messages: a user typed the
+# flags, and `target_wall_s` (seconds) is `--target-hours` (hours) here.
+_PLAN_FLAGS = {"target_wall_s": "--target-hours", "mean_tokens_per_row": "--mean-tokens", "n_shards": "--shards",
+               "rows_per_shard": "--rows-per-shard", "engine_startup_s": "--startup-s",
+               "per_shard_overhead_s": "--shard-overhead-s", "gpus_per_engine": "--gpus-per-engine",
+               "price_per_gpu_hour": "--price", "max_engines": "--max-engines", "engines": "--engines",
+               "throughput (rows/s per engine)": "--throughput", "rows": "--rows"}
+
+
+def _in_flag_names(message: str) -> str:
+    import re
+
+    def hours(m: re.Match) -> str:  # "target_wall_s=7200" / "target_wall_s must be > 0, got -3600.0"
+        return f"{m.group(1)}{float(m.group(2)) / 3600:g}"
+
+    message = re.sub(r"(target_wall_s(?:=| must be [^,]+, got ))(-?[0-9.e+]+)", hours, message)
+    for name in sorted(_PLAN_FLAGS, key=len, reverse=True):
+        message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w])", _PLAN_FLAGS[name], message)
+    return message
+
+
 def plan_cmd(
     rows: float = typer.Option(..., help="Rows to score, e.g. 1e9."),
     throughput: Optional[float] = typer.Option(None, help="Measured rows/s of ONE engine (a flag)."),
@@ -152,13 +173,16 @@ def plan_cmd(
             tp = Throughput(tp.rows_per_s_per_engine, tp.source, bench_tokens, tp.engine_startup_s, tp.note)
     else:
         tp = Throughput(float(throughput), "given", bench_tokens, note="--throughput flag")  # type: ignore[arg-type]
-    plan = plan_capacity(
-        rows=rows, throughput=tp, engines=engines,
-        target_wall_s=None if target_hours is None else target_hours * 3600.0,
-        mean_tokens_per_row=mean_tokens, n_shards=shards, rows_per_shard=rows_per_shard,
-        engine_startup_s=startup_s, per_shard_overhead_s=shard_overhead_s, gpus_per_engine=gpus_per_engine,
-        price_per_gpu_hour=price, max_engines=max_engines,
-    )
+    try:
+        plan = plan_capacity(
+            rows=rows, throughput=tp, engines=engines,
+            target_wall_s=None if target_hours is None else target_hours * 3600.0,
+            mean_tokens_per_row=mean_tokens, n_shards=shards, rows_per_shard=rows_per_shard,
+            engine_startup_s=startup_s, per_shard_overhead_s=shard_overhead_s, gpus_per_engine=gpus_per_engine,
+            price_per_gpu_hour=price, max_engines=max_engines,
+        )
+    except ConfigError as exc:
+        raise ConfigError(_in_flag_names(str(exc))) from exc
     render_plan(plan, _out)
     if json_out:
         write_json_atomic(json_out, plan.to_dict())

@@ -39,17 +39,20 @@ def _init_ray(address: str | None, num_cpus: int | None = None) -> None:
 
 
 def _print_outcome(outcome) -> None:
+    from al_ray.driver.evaluate import KAPPA_LEGEND, eval_kappa
+
     t = Table(title=f"run: {outcome.status}")
-    for c in ("round", "labels used", "model–expert kappa", "n eval", "holdout kappa", "expert–expert"):
+    for c in ("round", "labels used", "eval kappa", "n eval", "holdout kappa", "n holdout", "expert–expert"):
         t.add_column(c, justify="right")
 
     def f(x):
         return "–" if x is None else f"{x:.3f}"
 
     for h in outcome.history:
-        t.add_row(str(h.get("round")), str(h.get("labels_used", "")), f(h.get("kappa")), str(h.get("n_eval", "")),
-                  f(h.get("holdout_kappa")), f(h.get("expert_kappa")))
+        t.add_row(str(h.get("round")), str(h.get("labels_used", "")), f(eval_kappa(h)), str(h.get("n_eval", "")),
+                  f(h.get("holdout_kappa")), str(h.get("n_holdout", "")), f(h.get("expert_kappa")))
     console.print(t)
+    console.print(KAPPA_LEGEND, soft_wrap=True)
     console.print(f"[bold]{outcome.status}[/]: {outcome.detail}")
 
 
@@ -85,6 +88,7 @@ def status_cmd(
 ) -> None:
     """Show where a run is: each round's steps, kappa and the run's status."""
     from al_ray import storage
+    from al_ray.driver.evaluate import KAPPA_LEGEND, eval_kappa
     from al_ray.driver.manifest import STEPS, Manifest
     from al_ray.layout import RunLayout
 
@@ -101,14 +105,18 @@ def status_cmd(
     t.add_column("round")
     for s in STEPS:
         t.add_column(s)
-    t.add_column("kappa", justify="right")
-    t.add_column("holdout kappa", justify="right")
+    t.add_column("eval kappa (n)", justify="right")
+    t.add_column("holdout kappa (n)", justify="right")
+
+    def k_n(k, n) -> str:
+        return "–" if k is None else f"{k:.3f} ({n})"
+
     for rd in m.rounds():
         ev = rd["steps"].get("evaluate", {})
-        k, hk = ev.get("kappa"), ev.get("holdout_kappa")
         t.add_row(str(rd["round"]), *[rd["steps"].get(s, {}).get("status", "") for s in STEPS],
-                  "–" if k is None else f"{k:.3f}", "–" if hk is None else f"{hk:.3f}")
+                  k_n(eval_kappa(ev), ev.get("n_eval", 0)), k_n(ev.get("holdout_kappa"), ev.get("n_holdout", 0)))
     console.print(t)
+    console.print(KAPPA_LEGEND, soft_wrap=True)
     timing = seconds_table(m.rounds(), STEPS)
     if timing is not None:
         console.print(timing)

@@ -63,3 +63,17 @@ def evaluate_against(scores_url: str, gold: Mapping[str, str], labels: Sequence[
     result = agreement([gold[i] for i in ids], [preds[i] for i in ids], labels)
     result["missing"] = len(gold) - len(ids)
     return result
+
+
+# The two kappas of a round, one name each, everywhere (manifest, `al-ray status`, the report):
+#   eval kappa    (``eval_kappa``): the model against expert labels of this run kept out of training
+#                 (``run.eval_fraction``), a few dozen items; what the stopping rules read;
+#   holdout kappa (``holdout_kappa``): the model against the gold test split (``corpus.holdout_url``),
+#                 when the run has one; the figure benchmarks and the README quote.
+KAPPA_LEGEND = ("eval kappa: the model against this run's expert labels kept out of training (run.eval_fraction); "
+                "holdout kappa: the model against the gold test split (corpus.holdout_url).")
+
+
+def eval_kappa(evaluation: Mapping[str, Any]) -> float | None:
+    """A round's eval kappa; manifests written before the key was named ``eval_kappa`` call it ``kappa``."""
+    return evaluation.get("eval_kappa", evaluation.get("kappa"))

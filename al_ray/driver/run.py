@@ -25,6 +25,7 @@ import numpy as np
 from al_ray.driver import steps
 from al_ray.driver.config import RunConfig, validate_stages
 from al_ray.driver.manifest import Manifest
+from al_ray.driver.evaluate import eval_kappa
 from al_ray.driver.stopping import decide
 from al_ray.layout import RunLayout
 from al_ray.security import redact
@@ -95,7 +96,7 @@ def run_loop(
         history = [manifest.step_info(i, "evaluate") for i in range(r + 1)]
         labels_used = steps.labels_used(ctx, r)
         decision = decide(  # in the gate's coefficient (rounds evaluated before it was recorded: kappa)
-            agreements=[h.get("agreement") if "agreement" in h else h.get("kappa") for h in history],
+            agreements=[h.get("agreement") if "agreement" in h else eval_kappa(h) for h in history],
             eval_sizes=[h.get("n_eval", 0) for h in history],
             expert_agreement=ev.get("expert_agreement") if "agreement" in ev else ev.get("expert_kappa"),
             metric=ev.get("agreement_metric", "kappa"),

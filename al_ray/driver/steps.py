@@ -217,7 +217,7 @@ def evaluate(ctx: RunContext, r: int) -> dict[str, Any]:
     ho = agreement([holdout[i] for i in ho_ids], [preds[i] for i in ho_ids], labels)
     dist = score_distribution(ctx, scores)
     return {
-        "kappa": ev["kappa"], "n_eval": ev["n"], "per_class": ev["per_class"],
+        "eval_kappa": ev["kappa"], "n_eval": ev["n"], "per_class": ev["per_class"],
         "holdout_kappa": ho["kappa"], "n_holdout": ho["n"], "holdout_per_class": ho["per_class"],
         "expert_kappa": expert_kappa_so_far(ctx, r), "labels_used": labels_used(ctx, r),
         "agreement_metric": metric,
@@ -246,9 +246,9 @@ def describe_eval(ev: dict[str, Any]) -> str:
     def f(x):
         return "n/a" if x is None else f"{x:.3f}"
 
-    parts = [f"model–expert kappa {f(ev.get('kappa'))} on {ev.get('n_eval', 0)} held-out expert labels"]
+    parts = [f"eval kappa {f(ev.get('eval_kappa', ev.get('kappa')))} on {ev.get('n_eval', 0)} expert labels kept out of training"]
     if ev.get("n_holdout"):
-        parts.append(f"holdout kappa {f(ev.get('holdout_kappa'))} on {ev['n_holdout']} items")
+        parts.append(f"holdout kappa {f(ev.get('holdout_kappa'))} on {ev['n_holdout']} gold test items")
     parts.append(f"expert–expert kappa {f(ev.get('expert_kappa'))}")
     if "agreement" in ev:  # what the stopping rule compares
         m = ev.get("agreement_metric")

@@ -52,7 +52,7 @@ def _final_state(run_dir: Path) -> dict:
     state = {"status": m["status"], "rounds": {}}
     for key, rd in sorted(m["rounds"].items()):
         ev = rd["steps"].get("evaluate", {})
-        r = {"kappa": ev.get("kappa"), "holdout_kappa": ev.get("holdout_kappa"), "n_eval": ev.get("n_eval"),
+        r = {"eval_kappa": ev.get("eval_kappa"), "holdout_kappa": ev.get("holdout_kappa"), "n_eval": ev.get("n_eval"),
              "labels_used": ev.get("labels_used")}
         batch = run_dir / "rounds" / f"r{key}" / "batch" / "batch.parquet"
         if batch.exists():
