@@ -1,20 +1,6 @@
 """What every job entry point shares: exit codes, argument parsing, Ray start-up, the job summary.
 
-Exit codes (also in docs/CLUSTER.md) — what a scheduler should do with each:
-
-    ====  ===================  =====================================================================
-    code  status               meaning / what to do
-    ====  ===================  =====================================================================
-    0     succeeded            all work done (or nothing needed doing)
-    1     partial_failure      finished, but some shards failed or were quarantined; rerun retries
-                               only those (completed units are skipped)
-    2     bad_input            config or input invalid (bad YAML/field, missing corpus, bad flag);
-                               retrying will not help until the input is fixed
-    3     waiting_for_labels   run/round only: a labelling batch is out with annotators; resubmit
-                               after labels are imported
-    4     internal_error       anything else (cluster unreachable, storage failing after retries,
-                               a bug, interrupted); retrying may help, the summary names the error
-    ====  ===================  =====================================================================
+Exit codes: the one table in ``al_ray.errors`` (``ExitCode``, ``exit_code_for``), shared with the CLI.
 
 The job summary (``--summary URL``, and the last stdout line ``AL_RAY_JOB_SUMMARY {json}``)::
 
@@ -31,7 +17,6 @@ which removes every registered secret value (storage options, AWS_* and similar 
 from __future__ import annotations
 
 import argparse
-import enum
 import json
 import os
 import signal
@@ -42,47 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from al_ray.clock import utc_now
+from al_ray.errors import STATUS, ConfigError, ExitCode, exit_code_for, exit_code_for_run_status  # noqa: F401 (re-exported)
 
 SUMMARY_PREFIX = "AL_RAY_JOB_SUMMARY"
 SUMMARY_FORMAT = "al_ray.job_summary/v1"
 
 
-class ExitCode(enum.IntEnum):
-    OK = 0
-    PARTIAL_FAILURE = 1
-    BAD_INPUT = 2
-    WAITING_FOR_LABELS = 3
-    INTERNAL_ERROR = 4
-
-
-STATUS = {
-    ExitCode.OK: "succeeded",
-    ExitCode.PARTIAL_FAILURE: "partial_failure",
-    ExitCode.BAD_INPUT: "bad_input",
-    ExitCode.WAITING_FOR_LABELS: "waiting_for_labels",
-    ExitCode.INTERNAL_ERROR: "internal_error",
-}
-
-
-class UsageError(Exception):
+class UsageError(ConfigError):
     """A flag or argument is invalid (exit 2)."""
 
 
 class JobInterrupted(Exception):
     """SIGTERM (``ray job stop``, a pod eviction) arrived while the job ran (exit 4)."""
-
-
-def exit_code_for(exc: BaseException) -> ExitCode:
-    """Map an exception to the exit code a scheduler acts on (by type, never by message text)."""
-    from pydantic import ValidationError
-
-    from al_ray.errors import ConfigError, InputError, WaitingForLabels
-
-    if isinstance(exc, WaitingForLabels):
-        return ExitCode.WAITING_FOR_LABELS
-    if isinstance(exc, (ConfigError, InputError, ValidationError, UsageError)):
-        return ExitCode.BAD_INPUT
-    return ExitCode.INTERNAL_ERROR
 
 
 # --------------------------------------------------------------------------- arguments
@@ -120,8 +76,8 @@ def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
                    help="where to write the job summary JSON (any fsspec URL); a default beside the output "
                         "is used when omitted")
     p.add_argument("--ray-address", default=None,
-                   help="Ray cluster to connect to; default $RAY_ADDRESS (set by `ray job submit`) or 'auto'; "
-                        "'local' starts a private local Ray instance")
+                   help="Ray cluster to connect to ('auto': the one running on this machine); default "
+                        "$RAY_ADDRESS (set by `ray job submit`), else a private local Ray (al_ray.ray_connect)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (dotted path, YAML value); repeatable")
     return p
@@ -169,17 +125,13 @@ class JobContext:
         register_storage_options(self.storage_options)
 
     def init_ray(self) -> None:
-        """Connect to the cluster (call after the config validated, so bad input fails fast)."""
-        import ray
+        """Connect to the cluster (call after the config validated, so bad input fails fast); a
+        process already connected (main() called inside one) is left as it is."""
+        from al_ray.ray_connect import connect
 
-        if ray.is_initialized():  # e.g. main() called inside a process already connected
-            return
-        address = self.args.ray_address or os.environ.get("RAY_ADDRESS") or "auto"
-        if address == "local":
-            ray.init(logging_level="warning")
-        else:
-            ray.init(address=address, logging_level="warning")
-        self.ray_started = True
+        # the CLI's rule: --ray-address, else RAY_ADDRESS (set by `ray job submit`), else a private
+        # local Ray; log_to_driver so the workers' output lands in the job's logs
+        self.ray_started = connect(self.args.ray_address, log_to_driver=True)
 
     def shutdown_ray(self) -> None:
         if self.ray_started:
@@ -427,9 +379,10 @@ def loop_body(ctx: JobContext, *, one_round: bool, max_rounds: int | None = None
         result["report"] = _write_report(a.run, ctx.storage_options)
     status = getattr(outcome, "status", None)
     detail = getattr(outcome, "detail", "") or ""
-    if status == "waiting_for_labels":
-        return JobResult(ExitCode.WAITING_FOR_LABELS, result, f"waiting for labels: {detail}".rstrip(": "))
-    return JobResult(ExitCode.OK, result, f"{status}: {detail}".rstrip(": "))
+    code = exit_code_for_run_status(status)
+    if code == ExitCode.WAITING_FOR_LABELS:
+        return JobResult(code, result, f"waiting for labels: {detail}".rstrip(": "))
+    return JobResult(code, result, f"{status}: {detail}".rstrip(": "))
 
 
 def _write_report(run_url: str, storage_options: Mapping[str, Any]) -> str | None:

@@ -19,7 +19,7 @@ if "COLUMNS" not in os.environ and not sys.stdout.isatty():
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from al_ray.errors import AlRayError  # noqa: E402
+from al_ray.errors import AlRayError, ExitCode, exit_code_for  # noqa: E402
 from al_ray.security import scrub  # noqa: E402
 
 app = typer.Typer(
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         _err.print("[bold red]error:[/] ", end="")
         # soft_wrap: paths in messages must stay whole (users copy them); markup off for the message.
         _err.print(scrub(str(exc)), markup=False, highlight=False, soft_wrap=True)
-        return 2
+        return int(exit_code_for(exc))  # the jobs' table: bad input 2, storage failing after retries 4
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
@@ -91,7 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, _click_exceptions()):
             exc.show()
             return exc.exit_code
-        raise
+        if exit_code_for(exc) == ExitCode.BAD_INPUT:  # e.g. a pydantic ValidationError from a stage
+            _err.print("[bold red]error:[/] ", end="")
+            _err.print(scrub(str(exc)), markup=False, highlight=False, soft_wrap=True)
+            return int(ExitCode.BAD_INPUT)
+        # Anything else is ours to fix: the (scrubbed) traceback for the bug report, then exit 4 as
+        # the jobs do ("internal error; retrying may help"), never an unscrubbed crash with exit 1.
+        import traceback
+
+        _err.print(scrub("".join(traceback.format_exception(exc))), markup=False, highlight=False, soft_wrap=True)
+        _err.print("[bold red]internal error:[/] ", end="")
+        _err.print(f"{type(exc).__name__}: {scrub(str(exc))}", markup=False, highlight=False, soft_wrap=True)
+        return int(ExitCode.INTERNAL_ERROR)
     return 0
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from al_ray.cli.options import parse_storage_options, storage_option
-from al_ray.errors import AlRayError
+from al_ray.errors import AlRayError, exit_code_for_run_status
 
 console = Console()
 
@@ -20,22 +20,12 @@ def log(message: str) -> None:
     """Plain progress lines: no rich markup (``[round 1]`` is text, not a style tag)."""
     console.print(message, markup=False, highlight=False, soft_wrap=True)
 
-EXIT_CODES = {"converged": 0, "plateau": 0, "budget_spent": 0, "max_rounds": 0, "round_done": 0,
-              "waiting_for_labels": 3}
 
 
 def _init_ray(address: str | None, num_cpus: int | None = None) -> None:
-    import os
+    from al_ray.ray_connect import connect
 
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, logging_level="warning", log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, logging_level="warning", log_to_driver=False, include_dashboard=False)
+    connect(address, num_cpus=num_cpus)
 
 
 def _print_outcome(outcome) -> None:
@@ -78,7 +68,7 @@ def run_cmd(
     _print_outcome(outcome)
     if report:
         console.print(f"report: {write_report(run, storage_options=cfg.storage_options)}")
-    raise typer.Exit(EXIT_CODES.get(outcome.status, 1))
+    raise typer.Exit(int(exit_code_for_run_status(outcome.status)))
 
 
 def status_cmd(
@@ -174,7 +164,7 @@ def demo_cmd(
     outcome = run_demo(out, rounds=rounds, rows=rows, shards=shards, batch_size=batch_size, workers=workers,
                        seed=seed, log=log, init_ray=_init_ray)
     _print_outcome(outcome)
-    raise typer.Exit(EXIT_CODES.get(outcome.status, 1))
+    raise typer.Exit(int(exit_code_for_run_status(outcome.status)))
 
 
 def register(app: typer.Typer) -> None:

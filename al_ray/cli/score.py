@@ -1,7 +1,7 @@
 """``al-ray score``: run the scoring stage alone (flags override the config file).
 
-The CLI is the one place that calls ``ray.init`` (``--ray-address``, else ``RAY_ADDRESS``, else a
-local cluster), and it does so only after every check that needs no Ray has passed (config, the
+The CLI connects to Ray by the one rule of ``al_ray.ray_connect`` (``--ray-address``, else
+``RAY_ADDRESS``, else a private local Ray), and only after every check that needs no Ray has passed (config, the
 model path, the corpus listing and each shard's columns), so a mistake answers in about a second.
 Engines live in Ray actors that the job shuts down explicitly (``close()`` then ``ray.kill``)
 before this process exits, so vLLM never tears itself down at interpreter exit.
@@ -111,8 +111,9 @@ def register(app: typer.Typer) -> None:
 
         import ray
 
-        address = ray_address or os.environ.get("RAY_ADDRESS") or None
-        ray.init(address=address, logging_level="warning", log_to_driver=False)
+        from al_ray.ray_connect import connect
+
+        connect(ray_address)
         try:
             summary = run_scoring(cfg, corpus, out, shards=shards, rescore=rescore, progress=not no_progress,
                                   console=console, checked=checked)

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
 from al_ray import storage
 from al_ray.schemas import ID, PREDICTED
@@ -33,10 +33,14 @@ def predictions_for(scores_url: str, ids: Sequence[str], storage_options: Mappin
 
 
 def agreement(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, Any]:
-    """Cohen's kappa and per-class precision/recall of predictions against expert labels."""
+    """Cohen's kappa, per-class precision/recall and the confusion matrix (rows: expert label, columns:
+    prediction, both in ``labels`` order) of predictions against expert labels.
+
+    The matrix is kept because per-class figures cannot be turned back into it for more than two
+    classes, and the report shows which classes the model mixes up."""
     n = len(y_true)
     if n == 0:
-        return {"n": 0, "kappa": None, "accuracy": None, "per_class": {}}
+        return {"n": 0, "kappa": None, "accuracy": None, "per_class": {}, "confusion": None}
     y_true, y_pred = list(y_true), list(y_pred)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # undefined kappa (one class) is reported as None below
@@ -52,6 +56,7 @@ def agreement(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str
             lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, lab in enumerate(labels)
         },
+        "confusion": confusion_matrix(y_true, y_pred, labels=list(labels)).tolist(),
     }
 
 

@@ -219,6 +219,7 @@ def evaluate(ctx: RunContext, r: int) -> dict[str, Any]:
     return {
         "eval_kappa": ev["kappa"], "n_eval": ev["n"], "per_class": ev["per_class"],
         "holdout_kappa": ho["kappa"], "n_holdout": ho["n"], "holdout_per_class": ho["per_class"],
+        "holdout_confusion": ho["confusion"],  # rows: gold label, columns: predicted (task label order)
         "expert_kappa": expert_kappa_so_far(ctx, r), "labels_used": labels_used(ctx, r),
         "agreement_metric": metric,
         "agreement": paired_agreement([eval_gold[i] for i in ev_ids], [preds[i] for i in ev_ids], labels,

@@ -36,3 +36,22 @@ def test_tables_and_help_are_not_cut_at_80_columns_in_a_pipe():
     assert res.code == 0
     # one option's help on one line: at 80 columns this sentence wrapped after "engine"
     assert "Measured rows/s of ONE engine (a flag)." in res.stdout, res.stdout
+
+
+def test_the_cli_and_the_jobs_share_one_exit_code_table(monkeypatch, capsys):
+    """Bad input 2, storage failing after retries 4, a bug 4 with its (scrubbed) traceback; not 1."""
+    import al_ray.cli.select as select_cli
+    from al_ray.cli import main
+    from al_ray.errors import StorageError
+
+    def failing(exc):
+        def boom(*a, **k):
+            raise exc
+        return boom
+
+    for exc, code, shown in ((StorageError("s3://b/k: read failed after 5 tries"), 4, "read failed after 5 tries"),
+                             (RuntimeError("a bug"), 4, "internal error"),
+                             (ValueError("plain"), 4, "Traceback")):
+        monkeypatch.setattr(select_cli, "_score_files", failing(exc))
+        assert main(["select", "--scores", "s", "--out", "o"]) == code
+        assert shown in capsys.readouterr().err

@@ -30,7 +30,7 @@ def test_exit_code_table_is_the_documented_one(repo_root):
 def test_exit_code_for_maps_by_type():
     from pydantic import BaseModel, ValidationError
 
-    from al_ray.errors import ConfigError, InputError, StorageError, WaitingForLabels
+    from al_ray.errors import ConfigError, InputError, StorageError
 
     class M(BaseModel):
         x: int
@@ -40,7 +40,7 @@ def test_exit_code_for_maps_by_type():
     assert common.exit_code_for(ConfigError("x")) == ExitCode.BAD_INPUT
     assert common.exit_code_for(InputError("x")) == ExitCode.BAD_INPUT
     assert common.exit_code_for(ve.value) == ExitCode.BAD_INPUT
-    assert common.exit_code_for(WaitingForLabels("x")) == ExitCode.WAITING_FOR_LABELS
+    assert common.exit_code_for(common.UsageError("x")) == ExitCode.BAD_INPUT
     assert common.exit_code_for(StorageError("x")) == ExitCode.INTERNAL_ERROR
     assert common.exit_code_for(RuntimeError("x")) == ExitCode.INTERNAL_ERROR
 
@@ -126,19 +126,16 @@ def test_internal_error_is_4_and_summary_still_printed(tmp_path, capsys, monkeyp
     assert doc["status"] == "internal_error" and doc["error"] == {"type": "RuntimeError", "message": "engine exploded"}
 
 
-def test_waiting_for_labels_is_3(tmp_path, capsys, monkeypatch):
-    from al_ray.errors import WaitingForLabels
-    from jobs import common as c
-    from jobs import run
+def test_run_statuses_map_to_one_exit_code_table():
+    """The CLI (`al-ray run`) and the jobs (jobs.run, jobs.round) end a loop through this one table;
+    the real waiting path (exit 3) runs in tests/driver/test_waiting_for_labels.py."""
+    from al_ray.errors import exit_code_for_run_status
 
-    def waiting(ctx, **kw):
-        raise WaitingForLabels("batch r001 is out")
-
-    monkeypatch.setattr(run, "loop_body", waiting)
-    assert run.main(["--config", "x.yaml", "--run", str(tmp_path / "run")]) == c.ExitCode.WAITING_FOR_LABELS
-    doc = summary_from(capsys)
-    assert doc["status"] == "waiting_for_labels" and doc["error"] is None
-    assert (tmp_path / "run" / "_job_summary_run.json").exists()
+    assert exit_code_for_run_status("waiting_for_labels") == ExitCode.WAITING_FOR_LABELS == 3
+    for done in ("converged", "plateau", "budget_spent", "max_rounds", "round_done"):
+        assert exit_code_for_run_status(done) == ExitCode.OK
+    assert exit_code_for_run_status("something_new") == ExitCode.INTERNAL_ERROR
+    assert exit_code_for_run_status(None) == ExitCode.INTERNAL_ERROR
 
 
 def test_plan_only_needs_no_ray(tmp_path, capsys):
