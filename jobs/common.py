@@ -348,6 +348,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", metavar="URL", required=True, help="run location (manifest, rounds/, report)")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not (re)write RUN/report.html when the job ends")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a run whose config differs from the one it started with (recorded in the manifest)")
 
 
 def load_run_config(args: argparse.Namespace):
@@ -373,7 +375,8 @@ def loop_body(ctx: JobContext, *, one_round: bool, max_rounds: int | None = None
     if corpus.url and not getattr(corpus, "source", None):  # a prepared corpus does not exist yet
         require_exists(corpus.url, "corpus", ctx.storage_options)
     ctx.init_ray()
-    outcome = run_loop(config, a.run, max_rounds=max_rounds, one_round=one_round)
+    outcome = run_loop(config, a.run, max_rounds=max_rounds, one_round=one_round,
+                       allow_config_change=getattr(a, "allow_config_change", False))
     result = to_plain(outcome)
     if a.report:
         result["report"] = _write_report(a.run, ctx.storage_options)

@@ -54,6 +54,8 @@ def run_cmd(
     ray_address: Optional[str] = typer.Option(None, help="Ray cluster address; default RAY_ADDRESS or a local cluster."),
     storage_options: Optional[list[str]] = storage_option(),
     report: bool = typer.Option(True, help="Write RUN/report.html when the run stops."),
+    allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume a run whose config "
+                                             "differs from the one it started with (recorded in the manifest)."),
 ) -> None:
     """Run or resume an active-learning run until it converges, plateaus, spends its budget or waits for labels."""
     from al_ray import config_io
@@ -64,7 +66,8 @@ def run_cmd(
     overrides = {"storage_options": parse_storage_options(storage_options) or None}
     cfg = config_io.load(RunConfig, str(config), overrides)
     _init_ray(ray_address)
-    outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log)
+    outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log,
+                       allow_config_change=allow_config_change)
     _print_outcome(outcome)
     if report:
         console.print(f"report: {write_report(run, storage_options=cfg.storage_options)}")

@@ -62,13 +62,15 @@ def run_loop(
     max_rounds: int | None = None,
     one_round: bool = False,
     log: Callable[[str], None] = _default_log,
+    allow_config_change: bool = False,
 ) -> RunOutcome:
     """Run (or resume) the loop under ``run_url``. Requires Ray to be initialised by the caller."""
     validate_stages(config)
     config = config.model_copy(deep=True)  # ensure_corpus fills in prepared URLs
     so = config.storage_options
     layout = RunLayout(run_url)
-    manifest = Manifest.open(layout, redact(config.model_dump(mode="json")), so)
+    manifest = Manifest.open(layout, redact(config.model_dump(mode="json")), so,
+                             allow_config_change=allow_config_change)
     limit = max_rounds if max_rounds is not None else config.run.max_rounds
     ctx = steps.RunContext(config=config, layout=layout, manifest=manifest, log=log)
 

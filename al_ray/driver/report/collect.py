@@ -204,4 +204,4 @@ def collect(run_url: str, storage_options: Mapping[str, Any] | None = None, *,
             "base_model": m.data.get("base_model") or {}, "created_at": m.data.get("created_at"),
             "updated_at": m.data.get("updated_at"), "references": refs,
             "cost_per_hour": float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else None,
-            "steps": step_names}
+            "steps": step_names, "run_url": run_url}

@@ -63,9 +63,9 @@ def kappa_plot(d: dict[str, Any]) -> str | None:
         x, y = zip(*refs["random"])
         ax.plot(x, y, "^:", color="tab:green", label="random selection, same labels (reference)")
     if refs.get("crowd") is not None:
-        ax.axhline(refs["crowd"], color="tab:red", ls="-.", lw=1, label=f"crowd labels {refs['crowd']:.2f} (reference)")
+        ax.axhline(refs["crowd"], color="tab:red", ls="-.", lw=1, label=f"crowd labels {refs['crowd']:.3f} (reference)")
     if ceil:
-        ax.axhline(ceil[-1], color="grey", ls="--", lw=1, label=f"expert–expert ceiling {ceil[-1]:.2f}")
+        ax.axhline(ceil[-1], color="grey", ls="--", lw=1, label=f"expert–expert ceiling {ceil[-1]:.3f}")
     ax.set_xlabel("expert labels used")
     ax.set_ylabel("Cohen's kappa")
     lo = min([0.0] + [p[1] for _, _, pts in curves for p in pts] + [k for _, k in refs.get("random", [])])

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from al_ray.driver.evaluate import KAPPA_LEGEND
 from al_ray.driver.report import plots
+from al_ray.driver.report.collect import MAX_TEXT_CHARS
 
 SECTIONS = (("kappa", "Kappa against labels used"), ("examples", "Chosen examples per round"),
             ("holdout", "Holdout: confusion matrix and per-class precision and recall"),
@@ -34,8 +35,16 @@ img{max-width:100%;height:auto;display:block}
 figure{margin:.5em 0 1em}figcaption,.note{font-size:.85em;color:#555;max-width:60em}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;background:#f6f6f6;padding:.6em;
  font-size:.8em;max-height:40em;overflow-y:auto}
-nav a{margin-right:1em}.ok{color:#1a7f37}.bad{color:#b42318}.small{font-size:.85em;color:#555}
+nav a{margin-right:1em}summary{cursor:pointer;margin:.6em 0 .3em}.ok{color:#1a7f37}.bad{color:#b42318}.small{font-size:.85em;color:#555}
 """
+
+
+def _in_run(d: dict[str, Any], url: Any) -> Any:
+    """A location inside the run folder as ``RUN/...``: shorter, and the same wherever the run was copied."""
+    root = str(d.get("run_url") or "").rstrip("/")
+    if isinstance(url, str) and root and url.startswith(root + "/"):
+        return "RUN" + url[len(root):]
+    return url
 
 
 def esc(v: Any) -> str:
@@ -101,7 +110,8 @@ def _summary(d: dict[str, Any]) -> str:
     return (f"<h1>al_ray run: {esc(d['name'])}</h1>"
             f"<p>Task <b>{esc(d.get('task'))}</b> (labels: {esc(', '.join(d['labels']))}). "
             f"Status: <b>{esc(d['status'])}</b> {info}</p><p>{esc('; '.join(facts))}.</p>"
-            f"<p class='small'>created {esc(d.get('created_at'))}, updated {esc(d.get('updated_at'))}</p>"
+            f"<p class='small'>RUN = {esc(d.get('run_url'))}; created {esc(d.get('created_at'))}, "
+            f"updated {esc(d.get('updated_at'))}</p>"
             f"<nav>{nav}</nav>")
 
 
@@ -140,8 +150,8 @@ def _example_table(labels: Sequence[str], ex: dict[str, Any]) -> str:
         final = esc(it["final"]) + (f" <span class='small'>({esc(it['source'])})</span>" if it["source"] else "")
         rows.append([f"<span class='small'>{esc(it['id'])}</span><br>{esc(it['text'])}", probs, esc(it["reason"]),
                      votes, agree, final or "–"])
-    return table(["id / text", "model probabilities (predicted in bold)", "reason chosen", "expert labels",
-                  "experts agreeing", "final label"], rows, widths=(31, 14, 25, 14, 7, 9))
+    return table(["id / text", "model p (bold: predicted)", "reason chosen", "expert labels", "agree",
+                  "final label"], rows, widths=(32, 13, 25, 15, 6, 9))
 
 
 def _examples(d: dict[str, Any]) -> str:
@@ -153,6 +163,8 @@ def _examples(d: dict[str, Any]) -> str:
         metric = r["gate"].get("agreement_metric") or "mean_cohen_kappa"
         coef = _interval(r["coefficients"].get(metric)) if r["coefficients"] else num(r["batch_expert_kappa"])
         others = "; ".join(f"{esc(k)} {_interval(v)}" for k, v in r["coefficients"].items() if k != metric)
+        if r["observed_agreement"] is not None:
+            others = "; ".join(x for x in (f"observed agreement {r['observed_agreement']:.3f}", others) if x)
         gate = {True: "<span class='ok'>passed</span>", False: "<span class='bad'>not passed</span>"}.get(
             r["gate_passed"], "–")
         pool = f" of {r['pool_size']}" if r["pool_size"] else ""
@@ -161,18 +173,21 @@ def _examples(d: dict[str, Any]) -> str:
                            gate + (f"<br><span class='small'>{esc(r['gate_reason'])}</span>" if r["gate_reason"] else ""),
                            others or "–"])
     out = [table(["round", "strategy", "chosen of pool", "expert agreement on the batch", "gate",
-                  "other coefficients"], batch_rows, widths=(7, 15, 12, 22, 20, 24)) if batch_rows
+                  "other measures"], batch_rows, widths=(7, 15, 12, 22, 22, 22)) if batch_rows
            else "<p class='note'>No round has chosen a batch yet.</p>"]
     out.append(figure(plots.agreement_plot(d), "The labelling gate's agreement coefficient on each batch, with its "
                       "interval, against the configured threshold.", "expert agreement per batch"))
-    for r in rows:
+    chosen = [r for r in rows if r["examples"]]
+    if chosen:
+        out.append("<p class='note'>Click a round to see its chosen items (the latest round is open). Texts are "
+                   f"cut at {MAX_TEXT_CHARS} characters.</p>")
+    for r in chosen:
         ex = r["examples"]
-        if not ex:
-            continue
         shown = len(ex["items"])
         more = f", the first {shown} in selection order shown" if shown < ex["n"] else ""
-        out.append(f"<h3 id='examples-r{r['round']}'>Round {r['round']}: {ex['n']} chosen{esc(more)}</h3>")
-        out.append(_example_table(d["labels"], ex))
+        is_open = " open" if r is chosen[-1] else ""
+        out.append(f"<details id='examples-r{r['round']}'{is_open}><summary><b>Round {r['round']}: {ex['n']} "
+                   f"chosen{esc(more)}</b></summary>{_example_table(d['labels'], ex)}</details>")
     return "".join(out)
 
 
@@ -239,10 +254,10 @@ def _timing(d: dict[str, Any]) -> str:
         tot = sum(r["seconds"].values())
         for s in steps:
             totals[s] += r["seconds"].get(s, 0.0)
-        rows.append([esc(r["round"])] + [num(r["seconds"].get(s), 1) for s in steps] + [f"{tot:.1f}"]
+        rows.append([esc(r["round"])] + [_secs(r["seconds"].get(s)) for s in steps] + [_secs(tot)]
                     + ([f"${tot * rate / 3600:.2f}"] if rate else []))
     grand = sum(totals.values())
-    rows.append(["<b>all</b>"] + [f"<b>{totals[s]:.1f}</b>" for s in steps] + [f"<b>{grand:.1f}</b>"]
+    rows.append(["<b>all</b>"] + [f"<b>{_secs(totals[s])}</b>" for s in steps] + [f"<b>{_secs(grand)}</b>"]
                 + ([f"<b>${grand * rate / 3600:.2f}</b>"] if rate else []))
     cost = (f"Cost = wall seconds × ${rate:g} per hour." if rate else
             "No price per hour was given (manifest cost_per_hour), so cost is shown as wall seconds only; "
@@ -253,12 +268,16 @@ def _timing(d: dict[str, Any]) -> str:
             + table(head, rows, numeric=tuple(range(1, len(head)))))
 
 
+def _secs(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
 def _config(d: dict[str, Any]) -> str:
     from al_ray import __version__
 
     base = d.get("base_model") or {}
-    rows = [[esc(r["round"]), esc(r["model_version"]), esc(r["model"]),
-             esc(r["trained_version"]) if r["trained_version"] else "–", esc(r["n_train"]), esc(r["train_steps"]),
+    rows = [[esc(r["round"]), num(r["model_version"]), esc(_in_run(d, r["model"])),
+             num(r["trained_version"]), num(r["n_train"]), num(r["train_steps"]),
              f"{num(r['train_loss_before'])} → {num(r['train_loss_after'])}" if r["train_loss_before"] is not None
              else "–"] for r in d["rounds"]]
     env = next((r for r in reversed(d["rounds"]) if r["environment"]), None)
@@ -266,7 +285,8 @@ def _config(d: dict[str, Any]) -> str:
     if env:
         soft += [f"{k} {v}" for k, v in sorted(env["environment"].items()) if k != "host_cpus"]
         soft.append(f"fine-tuned on {env['device']}")
-    out = [f"<p>Base model: {esc(base.get('version'))} <span class='small'>{esc(base.get('url'))}</span></p>"
+    out = [f"<p>Base model: {esc(base.get('version'))} <span class='small'>{esc(_in_run(d, base.get('url')))}</span>"
+           "</p>"
            if base else "",
            table(["round", "scored with", "weights", "trained here →", "train items", "steps", "train loss"], rows,
                  widths=(7, 11, 38, 12, 9, 8, 15)),
