@@ -1,15 +1,128 @@
-"""CLI: ``al-ray data import`` (bring your own labelled file), added to the ``data`` sub-app of
-``al_ray.cli.plan``."""
+"""CLI: ``al-ray data ...``: write the demo corpus, prepare the Davidson tweets, import your own
+labelled file, or generate a synthetic corpus of any size."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from rich.console import Console
 
 from al_ray import layout
-from al_ray.cli.options import storage_option
+from al_ray.cli.options import parse_storage_options, storage_option
 from al_ray.errors import ConfigError
+
+_out = Console()
+
+data_app = typer.Typer(name="data", help="Write the demo corpus, prepare the Davidson tweets, import "
+                       "your own labelled file, or generate a synthetic corpus of any size.", no_args_is_help=True)
+
+StorageOpt = storage_option()
+
+
+def _storage_options(raw: Optional[list[str]]) -> dict[str, Any] | None:
+    return parse_storage_options(raw) or None
+
+
+def _print_dataset(ds: Any) -> None:
+    _out.print(f"corpus: {ds.corpus_url} ({ds.n_rows:,} rows in {ds.n_shards} shards)")
+    _out.print(f"gold:   {ds.gold_url} (labels {list(ds.labels)}, positive '{ds.positive_label}' "
+               f"{ds.positive_rate:.2%}, {ds.n_test:,} test ids, {ds.n_ties} ties)")
+
+
+@data_app.command("demo-corpus")
+def demo_corpus_cmd(
+    out: str = typer.Argument(..., help="Corpus folder URL (shards land here)."),
+    gold: Optional[str] = typer.Option(None, help="Gold folder URL; default: sibling 'gold' of OUT."),
+    rows: int = typer.Option(20000, min=1),
+    shards: int = typer.Option(8, min=1),
+    positive_rate: float = typer.Option(0.05),
+    test_fraction: float = typer.Option(0.2),
+    seed: int = typer.Option(0),
+    storage_options: Optional[list[str]] = StorageOpt,
+) -> None:
+    """Write the safe demo moderation corpus (violating vs neither) with gold votes and a test split."""
+    from al_ray.data.demo_corpus import write_demo_corpus
+
+    ds = write_demo_corpus(out, n_rows=rows, n_shards=shards, positive_rate=positive_rate,
+                           test_fraction=test_fraction, seed=seed, gold_url=gold,
+                           storage_options=_storage_options(storage_options))
+    _print_dataset(ds)
+    _out.print(f"ambiguous: {ds.ambiguous_rate:.1%}, duplicates: {ds.n_duplicates:,}")
+
+
+@data_app.command("davidson")
+def davidson_cmd(
+    csv: str = typer.Argument(..., help="Path/URL of labeled_data.csv."),
+    out: str = typer.Argument(..., help="Corpus folder URL (shards land here)."),
+    task: str = typer.Option("violating", help="violating (hate+offensive vs neither) or hate (hate vs rest)."),
+    gold: Optional[str] = typer.Option(None, help="Gold folder URL; default: sibling 'gold' of OUT."),
+    shards: int = typer.Option(8, min=1),
+    test_fraction: float = typer.Option(0.2),
+    seed: int = typer.Option(0),
+    max_rows: Optional[int] = typer.Option(None, min=2, help="Keep a seeded, label-stratified subsample of "
+                                           "this many tweets (before the split)."),
+    storage_options: Optional[list[str]] = StorageOpt,
+) -> None:
+    """Prepare the Davidson et al. tweets: corpus shards, gold votes per task label, test split."""
+    from al_ray.data.davidson import prepare_davidson
+
+    ds = prepare_davidson(csv, out, task=task, n_shards=shards, test_fraction=test_fraction, seed=seed,  # type: ignore[arg-type]
+                          gold_url=gold, max_rows=max_rows, storage_options=_storage_options(storage_options))
+    _print_dataset(ds)
+
+
+@data_app.command("synthetic")
+def synthetic_cmd(
+    out: str = typer.Argument(..., help="Corpus folder URL."),
+    rows: float = typer.Option(1e6, help="Total rows (1e9 accepted)."),
+    shards: Optional[int] = typer.Option(None, help="Shard count; default rows / rows-per-shard."),
+    rows_per_shard: int = typer.Option(10_000, min=1),
+    only: Optional[str] = typer.Option(None, help="Write only these shard indices, e.g. '0-99' or '3,7'."),
+    workers: int = typer.Option(1, min=1, help="Local processes."),
+    seed: int = typer.Option(0),
+    median_words: float = typer.Option(25.0),
+    scores: bool = typer.Option(False, "--scores", help="Write synthetic score files instead of texts."),
+    labels: str = typer.Option("neither,violating", help="Score files: comma-separated labels."),
+    storage_options: Optional[list[str]] = StorageOpt,
+) -> None:
+    """Write a deterministic synthetic corpus (or score files) of any size, shard by shard."""
+    import time
+
+    from al_ray.data.synthetic import LengthModel, write_synthetic_corpus, write_synthetic_scores
+
+    n_rows = int(rows)
+    if n_rows != rows or n_rows < 1:
+        raise ConfigError(f"--rows must be a positive whole number, got {rows}")
+    n_shards = shards or max(1, -(-n_rows // rows_per_shard))
+    subset = _parse_indices(only) if only else None
+    so = _storage_options(storage_options)
+    t0 = time.perf_counter()
+    if scores:
+        urls = write_synthetic_scores(out, n_rows=n_rows, n_shards=n_shards, labels=labels.split(","),
+                                      seed=seed, shards=subset, storage_options=so)
+    else:
+        urls = write_synthetic_corpus(out, n_rows=n_rows, n_shards=n_shards, seed=seed, shards=subset,
+                                      workers=workers, lengths=LengthModel(median_words=median_words),
+                                      storage_options=so)
+    dt = time.perf_counter() - t0
+    _out.print(f"wrote {len(urls):,} of {n_shards:,} shards to {out} in {dt:.1f} s")
+
+
+def _parse_indices(spec: str) -> list[int]:
+    out: list[int] = []
+    try:
+        for part in spec.split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            elif part.strip():
+                out.append(int(part))
+    except ValueError as exc:
+        raise ConfigError(f"--only must look like '0-99,120', got {spec!r}") from exc
+    return out
+
+
 
 
 def _pairs(spec: str, flag: str) -> dict[str, str]:
@@ -60,7 +173,6 @@ def import_cmd(
     storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Import your own labelled file (gold labels, vote counts or positive shares) as a corpus + gold split."""
-    from al_ray.cli.plan import _out, _storage_options
     from al_ray.data.importer import import_labelled
     from al_ray.storage import join
 
@@ -93,7 +205,6 @@ def import_cmd(
     say(f"  simulation: kind: {sim}  (simulated experts; leave simulation out for real annotators)")
 
 def register(app: typer.Typer) -> None:
-    """Add ``import`` to the ``data`` sub-app (which ``al_ray.cli.plan`` adds to the main app)."""
-    from al_ray.cli.plan import data_app
-
+    """Add the ``data`` sub-app (with ``import``) to the main app."""
     data_app.command("import")(import_cmd)
+    app.add_typer(data_app, name="data")
