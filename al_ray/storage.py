@@ -295,3 +295,18 @@ def get_dir(url: str, local_dir: str, storage_options: Mapping[str, Any] | None 
     except OSError as exc:
         raise StorageError(f"cannot download {scrub(url)}: {scrub(str(exc))}") from exc
     return local_dir
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """True for a failure of the store (5xx after retries, timeout, permission), False for bad data.
+
+    pyarrow reports corrupt Parquet as ``ArrowException`` or as an ``OSError`` without an errno;
+    fsspec/s3fs raise ``OSError`` with an errno (EREMOTEIO, EACCES ...) or their client's own errors.
+    """
+    if isinstance(exc, (TimeoutError, ConnectionError, PermissionError)):  # OSError subclasses, often errno-less
+        return True
+    if isinstance(exc, pa.ArrowException):
+        return False
+    if isinstance(exc, OSError):
+        return exc.errno is not None
+    return True

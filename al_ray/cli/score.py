@@ -24,12 +24,22 @@ from al_ray.errors import ConfigError
 def _classifier_labels(model: str, storage_options: dict[str, Any]) -> list[str] | None:
     """Labels from a classifier checkpoint's id2label (when --labels and the config give none)."""
     from al_ray import storage
+    from al_ray.errors import InputError, StorageError
     from al_ray.scoring.engines.base import checkpoint_labels
+    from al_ray.security import scrub
 
+    url = storage.join(model, layout.CHECKPOINT_CONFIG_FILE)
     try:
-        cfg = json.loads(storage.read_bytes(storage.join(model, layout.CHECKPOINT_CONFIG_FILE), storage_options))
-    except Exception:
+        cfg = json.loads(storage.read_bytes(url, storage_options))
+    except FileNotFoundError:  # a hub name or a generative checkpoint without one: the caller asks for --labels
         return None
+    except ValueError as exc:  # json.JSONDecodeError
+        raise InputError(f"not valid JSON: {exc}", location=scrub(url)) from exc
+    except Exception as exc:  # noqa: BLE001 - the store failing is not "no labels"
+        if not storage.is_storage_error(exc):
+            raise
+        raise StorageError(f"{scrub(url)}: cannot read the checkpoint config: {type(exc).__name__}: "
+                           f"{scrub(str(exc))}") from exc
     if not any(a.endswith("ForSequenceClassification") for a in cfg.get("architectures") or []):
         return None
     return checkpoint_labels(cfg)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from al_ray import storage
-from al_ray.errors import InputError
+from al_ray.errors import InputError, StorageError
 from al_ray.schemas import ID, TEXT
 from al_ray.security import scrub
 
@@ -111,6 +111,8 @@ def read_labels(
         except FileNotFoundError:
             raise InputError("labels file not found", location=loc) from None
         except Exception as exc:  # pyarrow raises several types for a corrupt file
+            if storage.is_storage_error(exc):  # the store failing (timeout, 5xx, permission): retry, not fix
+                raise StorageError(f"{loc}: cannot read labels file: {type(exc).__name__}: {scrub(str(exc))}") from exc
             raise InputError(f"cannot read as Parquet: {exc}", location=loc) from exc
         missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
         if missing:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from al_ray.errors import ConfigError, InputError
 from al_ray.security import scrub
-from al_ray.storage import FileInfo, join, list_files, resolve, unstrip
+from al_ray.storage import FileInfo, is_storage_error, join, list_files, resolve, unstrip
 from al_ray.task import TaskConfig
 
 
@@ -34,19 +34,6 @@ class Shard:
     num_rows: int | None = None
     error: str | None = None  # footer unreadable -> quarantined up front
     error_kind: str = "quarantined"  # "quarantined" (corrupt data) | "failed" (storage error after retries)
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    """True for a failure of the store (5xx after retries, timeout, permission), False for bad data.
-
-    pyarrow reports corrupt Parquet as ``ArrowException`` or as an ``OSError`` without an errno;
-    fsspec/s3fs raise ``OSError`` with an errno (EREMOTEIO, EACCES ...) or their client's own errors.
-    """
-    if isinstance(exc, pa.ArrowException):
-        return False
-    if isinstance(exc, OSError):
-        return exc.errno is not None
-    return True
 
 
 def relative_path(root: str, url: str) -> str:

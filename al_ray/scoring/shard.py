@@ -22,7 +22,8 @@ from al_ray import storage
 from al_ray.errors import InputError, StorageError
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.engines.base import Engine
-from al_ray.scoring.reader import Shard, check_shard, is_storage_error, iter_batches
+from al_ray.scoring.reader import Shard, check_shard, iter_batches
+from al_ray.storage import is_storage_error
 from al_ray.scoring.writer import build_score_table, publish
 from al_ray.security import scrub
 
@@ -172,6 +173,6 @@ def score_shard(engine: Engine, config: ScoringConfig, *, shard_url: str, rel: s
     publish(table, out_url, {"rows": table.num_rows, "shard": scrub(shard_url), "fingerprint": fingerprint,
                              "model_version": model_version, "calibration": config.calibration,
                              **({"calibration_prior": list(prior)} if prior is not None else {})}, so,
-            id_hashes=hash_ids(ids_all))
+            id_hashes=hash_ids(ids_all), candidates_per_shard=config.candidates_per_shard)
     yield ShardResult(shard_url, "scored", rows=table.num_rows, skipped_rows=skipped, empty_text=int(empty.sum()),
                       truncated=int(truncated.sum()), seconds=time.perf_counter() - t0, num_rows=footer.num_rows)

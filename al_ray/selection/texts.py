@@ -17,13 +17,17 @@ import pyarrow.parquet as pq
 
 from al_ray import storage
 from al_ray.errors import InputError, StorageError
+from al_ray.security import scrub
 from al_ray.task import TaskConfig
 
 
-def _exists(url: str, storage_options: Mapping[str, Any] | None) -> bool:
+def _exists(url: str, storage_options: Mapping[str, Any] | None, failures: list[str]) -> bool:
+    """Whether ``url`` exists; a store that cannot be asked (unreachable, no credentials for it) is
+    "not usable here", so the next candidate is tried, but the failure is kept for the error."""
     try:
         return storage.exists(url, storage_options)
-    except Exception:  # unreachable store, no credentials for that store, ...: not usable here
+    except Exception as exc:  # noqa: BLE001 - s3fs/gcsfs raise their clients' own types
+        failures.append(f"{scrub(url)}: {type(exc).__name__}: {scrub(str(exc))}")
         return False
 
 
@@ -38,15 +42,19 @@ def locate_shard(shard: str, corpus: str | None, storage_options: Mapping[str, A
         return storage.join(corpus, shard)
     if corpus and shard.startswith(corpus.rstrip("/")):
         return shard
-    if _exists(shard, storage_options):
+    failures: list[str] = []
+    if _exists(shard, storage_options, failures):
         return shard
     if corpus:
         fs, path = storage.resolve(corpus, storage_options)
-        if _exists(corpus, storage_options) and fs.isfile(path):
+        if _exists(corpus, storage_options, failures) and fs.isfile(path):
             return corpus
         cand = storage.join(corpus, posixpath.basename(shard.split("://", 1)[-1]))
-        if _exists(cand, storage_options):
+        if _exists(cand, storage_options, failures):
             return cand
+    if failures:  # not "does not exist": the store could not say (credentials, network)
+        raise StorageError(f"{scrub(shard)}: cannot locate the corpus shard; asking the store failed: "
+                           + "; ".join(failures))
     raise InputError(f"corpus shard not found (also looked under --corpus {corpus})", location=shard)
 
 
