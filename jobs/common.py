@@ -258,8 +258,9 @@ def run_job(name: str, args: argparse.Namespace, body: Callable[[JobContext], Jo
             signal.signal(signal.SIGTERM, previous)
         try:
             ctx.shutdown_ray()
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - the outcome is decided; say so, don't change it
+            print(f"{name}: warning: Ray shutdown raised {type(exc).__name__}: {scrub(str(exc))}",
+                  file=sys.stderr, flush=True)
     doc = _summary_doc(name, code, message, error, vars(args), started_at, time.monotonic() - t0, result,
                        ctx.summary_url)
     emit_summary(doc, ctx.summary_url, ctx.storage_options)

@@ -67,11 +67,15 @@ class ScoringWorker:
 
         from al_ray.scoring.engines import make_engine
 
-        print(f"scoring engine died ({type(exc).__name__}: {exc}); restarting the engine", file=sys.stderr, flush=True)
+        from al_ray.security import scrub  # messages may quote URLs with credentials in them
+
+        print(f"scoring engine died ({type(exc).__name__}: {scrub(str(exc))}); restarting the engine",
+              file=sys.stderr, flush=True)
         try:
             self.close()
         except Exception as close_exc:  # a dead engine may not shut down cleanly; start a new one anyway
-            print(f"closing the dead engine raised {close_exc!r}", file=sys.stderr, flush=True)
+            print(f"closing the dead engine raised {type(close_exc).__name__}: {scrub(str(close_exc))}",
+                  file=sys.stderr, flush=True)
         self.engine = make_engine(self.config)
         self.engine_restarts += 1
 

@@ -254,7 +254,11 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
 def _previous_duplicates(out: str, so: dict) -> dict[str, Any] | None:
     try:
         return (storage.read_json(storage.join(out, SUMMARY_NAME), so) or {}).get("duplicate_ids")
-    except (FileNotFoundError, StorageError, OSError, ValueError, AttributeError):
+    except FileNotFoundError:  # a first run
+        return None
+    except (StorageError, OSError, ValueError, AttributeError) as exc:
+        log.warning("the previous %s is unreadable (%s): the duplicate-id check covers every shard again",
+                    SUMMARY_NAME, scrub(_short(exc)))
         return None
 
 
@@ -277,7 +281,11 @@ def _saved_prior(config: ScoringConfig, summary: ScoringSummary, out: str) -> di
     """The prior an earlier run of this job estimated, if it was for the same model and labels."""
     try:
         saved = json.loads(storage.read_bytes(storage.join(out, CALIBRATION_NAME), config.storage_options))
-    except (FileNotFoundError, StorageError, OSError, ValueError):
+    except FileNotFoundError:  # no earlier run estimated one
+        return None
+    except (StorageError, OSError, ValueError) as exc:
+        log.warning("the saved %s is unreadable (%s): estimating the prior again", CALIBRATION_NAME,
+                    scrub(_short(exc)))
         return None
     same = (saved.get("model_version") == summary.model_version and saved.get("labels") == list(config.task.labels)
             and saved.get("calibration_rows") == config.calibration_rows)
@@ -437,8 +445,8 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
         try:
             infos = ray.get([actors[a].info.remote() for a in sorted(alive)], timeout=60)
             summary.peak_rss_mb_per_worker = [round(i["peak_rss_mb"], 1) for i in infos]
-        except RayError:
-            pass
+        except RayError as exc:  # only the memory figures are lost; the scoring itself is done
+            log.warning("could not read the workers' peak memory: %s", scrub(_short(exc)))
     finally:
         if bar is not None:
             bar.stop()
@@ -461,12 +469,14 @@ def _shutdown(actors: list) -> None:
     for a in actors:
         try:
             refs.append(a.close.remote())
-        except Exception:
-            pass
+        except Exception as exc:  # noqa: BLE001 - a dead actor cannot close; it is killed below anyway
+            log.info("close() not sent to a scoring actor (%s); killing it", scrub(_short(exc)))
     if refs:
-        ray.wait(refs, num_returns=len(refs), timeout=120)
+        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=120)
+        if pending:
+            log.warning("%d scoring engine(s) did not close within 120 s; killing their actors", len(pending))
     for a in actors:
         try:
             ray.kill(a, no_restart=True)
-        except Exception:
-            pass
+        except Exception as exc:  # noqa: BLE001 - already gone is the outcome we want
+            log.info("scoring actor already gone at shutdown (%s)", scrub(_short(exc)))
