@@ -11,7 +11,7 @@ LS_VENV ?= $(HOME)/.cache/al_ray/label-studio-$(LS_VERSION)
 LS_STAMP := $(LS_VENV)/.al-ray-installed
 export AL_RAY_LABEL_STUDIO_VENV := $(LS_VENV)
 
-.PHONY: install labelstudio demo test test-fast bench bench-full clean
+.PHONY: install labelstudio browser demo test test-fast bench bench-full clean
 
 install: $(STAMP)
 
@@ -36,10 +36,14 @@ labelstudio: $(LS_STAMP)
 $(LS_STAMP): | $(STAMP)
 	$(BIN)/python -m tests.servers install-label-studio
 
+# Headless Chromium for the report's browser check (tests/driver/test_report.py); installed only when missing.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
 demo: install
 	$(BIN)/al-ray demo --out $(DEMO_OUT)
 
-test: install labelstudio
+test: install labelstudio browser
 	$(BIN)/python -m pytest tests -q
 
 test-fast: install

@@ -59,3 +59,26 @@ def build(model: type[M], data: Mapping[str, Any], source: str = "config") -> M:
 
 def load(model: type[M], url: str | None, overrides: Mapping[str, Any] | None = None) -> M:
     return build(model, deep_merge(load_mapping(url), overrides or {}), source=url or "config")
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set a.b=1 --set c=x`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: value is not valid YAML: {exc}") from exc
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: {p} is both a value and a section")
+        node[parts[-1]] = value
+    return out

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from al_ray.clock import utc_now
+from al_ray.config_io import parse_set  # noqa: F401 (re-exported: the jobs' and the CLI's one --set)
 from al_ray.errors import STATUS, ConfigError, ExitCode, exit_code_for, exit_code_for_run_status  # noqa: F401 (re-exported)
 
 SUMMARY_PREFIX = "AL_RAY_JOB_SUMMARY"
@@ -42,29 +43,6 @@ class JobInterrupted(Exception):
 
 
 # --------------------------------------------------------------------------- arguments
-
-
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``--set a.b=1 --set c=x`` -> ``{"a": {"b": 1}, "c": "x"}`` (values parsed as YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError as exc:
-            raise UsageError(f"--set {key}: value is not valid YAML: {exc}") from exc
-        node = out
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise UsageError(f"--set {key}: {p} is both a value and a section")
-        node[parts[-1]] = value
-    return out
 
 
 def base_parser(prog: str, description: str) -> argparse.ArgumentParser:

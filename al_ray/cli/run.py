@@ -56,6 +56,9 @@ def run_cmd(
     report: bool = typer.Option(True, help="Write RUN/report.html when the run stops."),
     allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume a run whose config "
                                              "differs from the one it started with (recorded in the manifest)."),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Override a config "
+                                                  "field (dotted path, YAML value), as the Ray jobs take it; "
+                                                  "repeatable, e.g. --set run.batch_size=50."),
 ) -> None:
     """Run or resume an active-learning run until it converges, plateaus, spends its budget or waits for labels."""
     from al_ray import config_io
@@ -63,8 +66,12 @@ def run_cmd(
     from al_ray.driver.report import write_report
     from al_ray.driver.run import run_loop
 
-    overrides = {"storage_options": parse_storage_options(storage_options) or None}
-    cfg = config_io.load(RunConfig, str(config), overrides)
+    changes = config_io.deep_merge(config_io.parse_set(overrides),
+                                   {"storage_options": parse_storage_options(storage_options) or None})
+    cfg = config_io.load(RunConfig, str(config), changes)
+    from al_ray.driver.config import validate_stages
+
+    validate_stages(cfg)  # every stage's section, before Ray starts (as the jobs do)
     _init_ray(ray_address)
     outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log,
                        allow_config_change=allow_config_change)

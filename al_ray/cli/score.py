@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Default: $RAY_ADDRESS, else local."),
         storage_options: Optional[list[str]] = storage_option(),
         no_progress: bool = typer.Option(False, "--no-progress"),
+        overrides_set: Optional[list[str]] = typer.Option(None, "--set", metavar="KEY=VALUE", help="Override "
+                                                          "any ScoringConfig field (dotted path, YAML value), "
+                                                          "as jobs.score takes it; repeatable."),
     ) -> None:
         """Score a Parquet corpus: per-example label probabilities, entropy, margin."""
         from al_ray import config_io
@@ -90,7 +93,7 @@ def register(app: typer.Typer) -> None:
         from al_ray.security import register_storage_options, scrub
 
         console = Console(stderr=True)
-        base = config_io.load_mapping(config)
+        base = config_io.deep_merge(config_io.load_mapping(config), config_io.parse_set(overrides_set))
         so = parse_storage_options(storage_options)
         register_storage_options(so)
         flags = {"labels": labels.split(",") if labels else None, "prompt_template": prompt,

@@ -55,3 +55,15 @@ def test_the_cli_and_the_jobs_share_one_exit_code_table(monkeypatch, capsys):
         monkeypatch.setattr(select_cli, "_score_files", failing(exc))
         assert main(["select", "--scores", "s", "--out", "o"]) == code
         assert shown in capsys.readouterr().err
+
+
+def test_set_overrides_are_the_jobs_syntax_and_name_a_bad_field(tmp_path):
+    """`--set` works in the CLI as in jobs/: a typo in a field name fails with exit 2 before Ray."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("task: {labels: [a, b]}\ncorpus: {url: /nowhere}\n")
+    res = run_cli("run", str(cfg), "--run", str(tmp_path / "run"), "--set", "run.batch_sise=50",
+                  env={"RAY_ADDRESS": NO_RAY}, timeout=60)
+    assert res.code == 2 and "batch_sise" in res.stderr and "Traceback" not in res.output, res.output
+    res = run_cli("run", str(cfg), "--run", str(tmp_path / "run"), "--set", "novalue",
+                  env={"RAY_ADDRESS": NO_RAY}, timeout=60)
+    assert res.code == 2 and "--set expects KEY=VALUE" in res.stderr, res.output

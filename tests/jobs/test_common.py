@@ -47,7 +47,9 @@ def test_exit_code_for_maps_by_type():
 
 def test_parse_set():
     assert common.parse_set(["a.b=1", "c=x y", "d=[1, 2]", "e="]) == {"a": {"b": 1}, "c": "x y", "d": [1, 2], "e": ""}
-    with pytest.raises(common.UsageError):
+    from al_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--set expects KEY=VALUE"):  # exit 2, in the jobs and the CLI
         common.parse_set(["novalue"])
 
 

@@ -58,12 +58,13 @@ def kappa_plot(d: dict[str, Any]) -> str | None:
         x, y, rr = zip(*pts)
         ax.plot(x, y, style, label=f"{name} (this run)")
         for xi, yi, ri in pts:
-            ax.annotate(f"r{ri}", (xi, yi), textcoords="offset points", xytext=(4, -11), fontsize=7, color="#555")
+            ax.annotate(f"r{ri}", (xi, yi), textcoords="offset points", xytext=(-4, 6), fontsize=7, color="#555")
     if refs.get("random"):
         x, y = zip(*refs["random"])
-        ax.plot(x, y, "^:", color="tab:green", label="random selection, same labels (reference)")
+        ax.plot(x, y, "^:", color="tab:green", label="random selection, same number of labels (reference)")
     if refs.get("crowd") is not None:
-        ax.axhline(refs["crowd"], color="tab:red", ls="-.", lw=1, label=f"crowd labels {refs['crowd']:.3f} (reference)")
+        ax.axhline(refs["crowd"], color="tab:red", ls="-.", lw=1,
+                   label=f"crowd labels {refs['crowd']:.3f} (reference)")
     if ceil:
         ax.axhline(ceil[-1], color="grey", ls="--", lw=1, label=f"expert–expert ceiling {ceil[-1]:.3f}")
     ax.set_xlabel("expert labels used")

@@ -35,7 +35,8 @@ img{max-width:100%;height:auto;display:block}
 figure{margin:.5em 0 1em}figcaption,.note{font-size:.85em;color:#555;max-width:60em}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word;background:#f6f6f6;padding:.6em;
  font-size:.8em;max-height:40em;overflow-y:auto}
-nav a{margin-right:1em}summary{cursor:pointer;margin:.6em 0 .3em}.ok{color:#1a7f37}.bad{color:#b42318}.small{font-size:.85em;color:#555}
+nav a{margin-right:1em}summary{cursor:pointer;margin:.6em 0 .3em}
+.ok{color:#1a7f37}.bad{color:#b42318}.small{font-size:.85em;color:#555}
 """
 
 
@@ -118,8 +119,8 @@ def _summary(d: dict[str, Any]) -> str:
 def _kappa(d: dict[str, Any]) -> str:
     refs = d.get("references")
     if refs:
-        have = [n for n, ok in (("random selection", refs.get("random")), ("crowd labels", refs.get("crowd") is not None))
-                if ok]
+        have = [n for n, ok in (("random selection", refs.get("random")),
+                                ("crowd labels", refs.get("crowd") is not None)) if ok]
         ref_note = (f"References drawn: {esc(', '.join(have))}"
                     + (f" (from {esc(refs['source'])})" if refs.get("source") else "") + ".")
     else:
@@ -133,8 +134,8 @@ def _kappa(d: dict[str, Any]) -> str:
              f"{num(r['eval_kappa'])} <span class='small'>(n={esc(r['n_eval'])})</span>",
              f"{num(r['holdout_kappa'])} <span class='small'>(n={esc(r['n_holdout'])})</span>",
              num(r["expert_kappa_cum"])] for r in d["rounds"]]
-    tab = table(["round", "model scored", "labels used", "eval kappa", "holdout kappa", "expert–expert kappa so far"],
-                rows, numeric=(0, 2, 3, 4, 5))
+    tab = table(["round", "model scored", "labels used", "eval kappa", "holdout kappa",
+                 "expert–expert kappa so far"], rows, numeric=(0, 2, 3, 4, 5))
     return figure(plots.kappa_plot(d), caption, "kappa against labels used") + tab
 
 
@@ -170,7 +171,8 @@ def _examples(d: dict[str, Any]) -> str:
         pool = f" of {r['pool_size']}" if r["pool_size"] else ""
         batch_rows.append([esc(r["round"]), esc(r["strategy"]) + (" (cold start)" if r["cold_start"] else ""),
                            f"{esc(r['n_selected'])}{esc(pool)}", f"{esc(metric)} {coef}",
-                           gate + (f"<br><span class='small'>{esc(r['gate_reason'])}</span>" if r["gate_reason"] else ""),
+                           gate + (f"<br><span class='small'>{esc(r['gate_reason'])}</span>"
+                                   if r["gate_reason"] else ""),
                            others or "–"])
     out = [table(["round", "strategy", "chosen of pool", "expert agreement on the batch", "gate",
                   "other measures"], batch_rows, widths=(7, 15, 12, 22, 22, 22)) if batch_rows
@@ -201,15 +203,16 @@ def _holdout(d: dict[str, Any]) -> str:
             return msg
         return msg + (f"<p>Per-class figures of round {ev['round']}'s model on the eval labels "
                       f"(n={esc(ev['n_eval'])}) instead:</p>") + _per_class_table(labels, ev["per_class"])
-    out = [f"<p>Model {esc(last['model_version'])} (round {last['round']}) on {esc(last['n_holdout'])} holdout items, "
-           f"holdout kappa {num(last['holdout_kappa'])}.</p>"]
+    out = [f"<p>Model {esc(last['model_version'])} (round {last['round']}) on {esc(last['n_holdout'])} "
+           f"holdout items, holdout kappa {num(last['holdout_kappa'])}.</p>"]
     cm = last["holdout_confusion"]
     if cm:
         head = ["gold ↓ / predicted →"] + [esc(lab) for lab in labels]
         rows = []
         for lab, row in zip(labels, cm):
             total = max(sum(row), 1)
-            cells = [f"<span style='background:rgba(31,119,180,{0.1 + 0.6 * v / total:.2f});padding:0 .3em'>{v}</span>"
+            shade = "background:rgba(31,119,180,{:.2f});padding:0 .3em"
+            cells = [f"<span style='{shade.format(0.1 + 0.6 * v / total)}'>{v}</span>"
                      f" <span class='small'>{100 * v / total:.0f}%</span>" for v in row]
             rows.append([f"<b>{esc(lab)}</b>"] + cells)
         out.append(table(head, rows, numeric=tuple(range(1, len(labels) + 1))))
@@ -220,8 +223,8 @@ def _holdout(d: dict[str, Any]) -> str:
         out.append("<p class='note'>No confusion matrix recorded for this round (manifests before "
                    "holdout_confusion keep only per-class figures, which fix it only for two classes).</p>")
     out.append(_per_class_table(labels, last["holdout_per_class"]))
-    out.append(figure(plots.per_class_plot(d), "Holdout recall (solid) and precision (dashed) of each class per round.",
-                      "per-class precision and recall per round"))
+    out.append(figure(plots.per_class_plot(d), "Holdout recall (solid) and precision (dashed) of each class per "
+                      "round.", "per-class precision and recall per round"))
     return "".join(out)
 
 
@@ -233,9 +236,9 @@ def _per_class_table(labels: Sequence[str], pc: dict[str, Any]) -> str:
 
 def _balance(d: dict[str, Any]) -> str:
     labels = d["labels"]
-    rows = [[esc(r["round"]), _counts(r["selected_label_counts"], labels), _counts(r["batch_predicted_counts"], labels),
-             _counts(r["predicted_counts"], labels)] for r in d["rounds"]
-            if r["selected_label_counts"] or r["predicted_counts"]]
+    rows = [[esc(r["round"]), _counts(r["selected_label_counts"], labels),
+             _counts(r["batch_predicted_counts"], labels), _counts(r["predicted_counts"], labels)]
+            for r in d["rounds"] if r["selected_label_counts"] or r["predicted_counts"]]
     gold = next((r["holdout_per_class"] for r in reversed(d["rounds"]) if r["holdout_per_class"]), None)
     gold_note = (" The holdout's gold labels, a sample of the same data: "
                  + _counts({k: int(v.get("support", 0)) for k, v in gold.items()}, labels) + ".") if gold else ""
