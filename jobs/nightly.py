@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
-from jobs.common import (ExitCode, JobContext, JobResult, UsageError, add_scoring_args, base_parser,
-                         load_scoring_config, parse_args, require_exists, run_job)
+from jobs.common import ExitCode, JobContext, JobResult, UsageError, base_parser, parse_args, require_exists, run_job
+from jobs.score import add_scoring_args, load_scoring_config
 
 NAME = "nightly"
 

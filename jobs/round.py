@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import sys
 
-from jobs.common import add_run_args, base_parser, loop_body, parse_args, run_job
+from jobs.common import base_parser, parse_args, run_job
+from jobs.run import add_run_args, loop_body
 
 NAME = "round"
 

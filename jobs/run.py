@@ -15,11 +15,75 @@ labels, 4 internal error.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Any, Mapping
 
-from jobs.common import add_run_args, base_parser, loop_body, parse_args, run_job
+from jobs.common import (ExitCode, JobContext, JobResult, base_parser, exit_code_for_run_status, parse_args, parse_set,
+                         require_exists, run_job, to_plain)
 
 NAME = "run"
+
+
+# --------------------------------------------------------------------------- the run body (jobs.run, jobs.round)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="URL", required=True, help="run config YAML (al_ray.driver.config.RunConfig)")
+    p.add_argument("--run", metavar="URL", required=True, help="run location (manifest, rounds/, report)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not (re)write RUN/report.html when the job ends")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="resume a run whose config differs from the one it started with (recorded in the manifest)")
+
+
+def load_run_config(args: argparse.Namespace):
+    """The validated ``RunConfig``, every stage section included (ConfigError -> exit 2, before Ray)."""
+    from al_ray import config_io
+    from al_ray.driver import config as driver_config
+
+    config = config_io.load(driver_config.RunConfig, args.config, parse_set(args.overrides))
+    validate = getattr(driver_config, "validate_stages", None)
+    if callable(validate):  # builds each stage's config so a typo fails before any engine starts
+        validate(config)
+    return config
+
+
+def loop_body(ctx: JobContext, *, one_round: bool, max_rounds: int | None = None) -> JobResult:
+    """Body of jobs.run / jobs.round: exit 3 when the run waits for expert labels."""
+    from al_ray.driver.run import run_loop
+
+    a = ctx.args
+    config = load_run_config(a)
+    ctx.set_storage_options(getattr(config, "storage_options", None))
+    corpus = config.corpus
+    if corpus.url and not getattr(corpus, "source", None):  # a prepared corpus does not exist yet
+        require_exists(corpus.url, "corpus", ctx.storage_options)
+    ctx.init_ray()
+    outcome = run_loop(config, a.run, max_rounds=max_rounds, one_round=one_round,
+                       allow_config_change=getattr(a, "allow_config_change", False))
+    result = to_plain(outcome)
+    if a.report:
+        result["report"] = _write_report(a.run, ctx.storage_options)
+    status = getattr(outcome, "status", None)
+    detail = getattr(outcome, "detail", "") or ""
+    code = exit_code_for_run_status(status)
+    if code == ExitCode.WAITING_FOR_LABELS:
+        return JobResult(code, result, f"waiting for labels: {detail}".rstrip(": "))
+    return JobResult(code, result, f"{status}: {detail}".rstrip(": "))
+
+
+def _write_report(run_url: str, storage_options: Mapping[str, Any]) -> str | None:
+    """RUN/report.html, best effort: a report that cannot be drawn never fails the job."""
+    from al_ray.security import scrub
+
+    try:
+        from al_ray.driver.report import write_report
+
+        return write_report(run_url, storage_options=storage_options)
+    except Exception as exc:  # noqa: BLE001
+        print(f"warning: could not write the run report: {scrub(str(exc))}", file=sys.stderr, flush=True)
+        return None
 
 
 def build_parser():

@@ -14,12 +14,56 @@ quarantined, 2 bad config/input, 4 internal error (jobs.common.ExitCode).
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Any
 
-from jobs.common import (ExitCode, JobContext, JobResult, add_scoring_args, base_parser, load_scoring_config,
-                         parse_args, require_exists, run_job, scoring_failures, to_plain)
+from jobs.common import ExitCode, JobContext, JobResult, base_parser, parse_args, parse_set, require_exists, run_job, to_plain
 
 NAME = "score"
+
+
+# --------------------------------------------------------------------------- scoring flags (jobs.score, jobs.nightly)
+
+
+def add_scoring_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by jobs.score and jobs.nightly; each overrides the same field of --config."""
+    p.add_argument("--config", metavar="URL", default=None,
+                   help="ScoringConfig YAML/JSON (task, model, mode, backend, workers, ...)")
+    p.add_argument("--corpus", metavar="URL", required=True, help="corpus Parquet shards (a folder or one file)")
+    p.add_argument("--model", default=None, help="override: model checkpoint (dir or URL)")
+    p.add_argument("--model-version", default=None, help="override: version id of the weights")
+    p.add_argument("--mode", choices=["generative", "classifier"], default=None, help="override: scoring mode")
+    p.add_argument("--backend", default=None, help="override: engine backend (e.g. vllm, transformers)")
+    p.add_argument("--workers", type=int, default=None, help="override: number of scoring actors")
+    p.add_argument("--num-gpus-per-worker", type=float, default=None, help="override: GPUs per scoring actor")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stdout.isatty(),
+                   help="live progress bar (default: only when stdout is a terminal, so job logs stay short)")
+
+
+def scoring_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from al_ray.config_io import deep_merge
+
+    flags = {
+        "model": args.model, "model_version": args.model_version, "mode": args.mode,
+        "backend": args.backend, "workers": args.workers, "num_gpus_per_worker": args.num_gpus_per_worker,
+    }
+    return deep_merge(parse_set(args.overrides), flags)
+
+
+def load_scoring_config(args: argparse.Namespace):
+    """Build the validated ``ScoringConfig`` from --config plus overrides (ConfigError -> exit 2)."""
+    from al_ray import config_io
+    from al_ray.scoring.config import ScoringConfig
+
+    return config_io.load(ScoringConfig, args.config, scoring_overrides(args))
+
+
+def scoring_failures(summary: Any) -> list[dict[str, Any]]:
+    """Failed or quarantined shards reported by ``run_scoring``'s summary (empty when all completed)."""
+    from al_ray.nightly.scoring_outcomes import failures_of
+
+    return failures_of(summary)
 
 
 def build_parser():

@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
-from al_ray.nightly._scoring_adapter import rows_scored, shard_outcomes
+from al_ray.nightly.scoring_outcomes import rows_scored, shard_outcomes
 from al_ray.nightly.plan import RescorePlan, plan_rescore
 from al_ray.nightly.state import NightlyState, ShardRecord, state_url, utc_now
 from al_ray.planner import cost as _cost
