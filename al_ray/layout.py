@@ -11,7 +11,8 @@ A run (``RunLayout``)::
     RUN/data/corpus/, RUN/data/gold/       the corpus the run prepared (demo / Davidson), see below
     RUN/base_model/                        the zero-shot classifier of round 0 (when no base is given)
     RUN/_job_summary_<job>.json            a Ray job's outcome (jobs/)
-    RUN/rounds/r000/scores/<shard>.parquet  (+ .done markers, _summary.json, _calibration.json)
+    RUN/rounds/r000/scores/<shard>.parquet  (+ .done markers, .ids.npy and .cand.pq sidecars,
+                                            _summary.json, _calibration.json)
     RUN/rounds/r000/candidates.parquet
     RUN/rounds/r000/batch/batch.parquet, batch.jsonl, dedup_groups.parquet, selection_summary.json,
                          assignments.jsonl, labelstudio_tasks.json, labelstudio_config.xml,
@@ -56,6 +57,7 @@ GOLD_FILE = "gold.parquet"
 TEST_IDS_FILE = "test_ids.parquet"
 GOLD_INFO_FILE = "dataset.json"
 CORPUS_INFO_FILE = "_dataset.json"  # leading "_": shard listing ignores it
+TASK_FILE = "task.yaml"  # DATA/task.yaml, written by `al-ray data import`: what --task takes
 
 # -- scoring ------------------------------------------------------------------------------------
 SCORES_DIR = "scores"
@@ -66,6 +68,11 @@ NIGHTLY_STATE_FILE = "_nightly_state.json"
 # scoring actor before the .done marker) for the distributed duplicate-id check. Not ".parquet":
 # readers list score files by that suffix.
 SCORE_IDS_SUFFIX = ".ids.npy"
+# Beside each score file: its top-K rows per uncertainty measure and per predicted label, with the
+# shard's cut-offs in the schema metadata (al_ray.scoring.topk), so the candidate pool merges
+# K x shards rows instead of reading every score row. Parquet bytes, but not named ".parquet" for
+# the same reason as above: a sidecar must never be listed as a score file.
+SCORE_CANDIDATES_SUFFIX = ".cand.pq"
 
 # -- selection (the batch directory) ------------------------------------------------------------
 BATCH_DIR = "batch"
@@ -156,6 +163,7 @@ ARTEFACT_FILES: tuple[str, ...] = (
     SIMULATION_REPORT_FILE, ANNOTATIONS_FILE, LABELS_FILE, AGREEMENT_FILE, QUEUE_FILE, ADJUDICATIONS_FILE,
     LS_EXPORT_FILE, SIMULATED_ANNOTATIONS_FILE, SIMULATED_ADJUDICATIONS_FILE, METRICS_FILE,
     MODEL_VERSION_FILE, SCORING_CONFIG_FILE, CHECKPOINT_CONFIG_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DONE_SUFFIX,
+    SCORE_CANDIDATES_SUFFIX,
 )
 
 

@@ -198,11 +198,35 @@ def import_cmd(
     say(f"  corpus: {ds.corpus_url} ({ds.n_shards} shard{'s' if ds.n_shards > 1 else ''})")
     say(f"  gold:   {ds.gold_url} (gold.parquet, test_ids.parquet, dataset.json)")
     sim = "noisy_gold" if ds.extra.get("mode") == "label" else "vote_counts"
-    say("next: copy configs/demo.yaml, set these, then run  al-ray run CONFIG.yaml --run runs/NAME")
+    task_url = _write_task_file(out, ds, file, _storage_options(storage_options))
+    say(f"  task:   {task_url} (labels, positive label, the corpus's text and id columns; add "
+        "label_descriptions: round 0's zero-shot model reads them)")
+    say(f"next, stage by stage:  al-ray model init --task {task_url} --out MODEL  then  al-ray score --model MODEL "
+        f"--task {task_url} --corpus {ds.corpus_url} --out SCORES  (select and labels read the task from there)")
+    say("or the whole loop: copy configs/demo.yaml, set these, then run  al-ray run CONFIG.yaml --run runs/NAME")
     say(f"  task:       labels: [{', '.join(ds.labels)}], positive_label: {ds.positive_label}, "
         "label_descriptions: one per label (round 0's zero-shot model reads them)")
     say(f"  corpus:     url: {ds.corpus_url}, gold_url: {ds.gold_url}, holdout_url: {ds.gold_url}  (no source)")
     say(f"  simulation: kind: {sim}  (simulated experts; leave simulation out for real annotators)")
+
+def _write_task_file(out: str, ds: Any, source: str, storage_options: dict[str, Any] | None) -> str:
+    """OUT/task.yaml: the task file every stage takes with --task, for the corpus just written (whose
+    columns are always ``id`` and ``text``, whatever the source file called them). An existing file
+    is kept: the user may have added label descriptions to it."""
+    import posixpath
+
+    import yaml
+
+    from al_ray import storage
+
+    url = storage.join(out, layout.TASK_FILE)
+    if not storage.exists(url, storage_options):
+        name = posixpath.splitext(posixpath.basename(source.split("://", 1)[-1]))[0] or "task"
+        task = {"name": name, "labels": list(ds.labels), "positive_label": ds.positive_label,
+                "text_column": "text", "id_column": "id"}
+        storage.write_bytes_atomic(url, yaml.safe_dump(task, sort_keys=False).encode("utf-8"), storage_options)
+    return url
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``data`` sub-app (with ``import``) to the main app."""

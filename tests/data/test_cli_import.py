@@ -24,6 +24,18 @@ def test_import_label_column(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "imported 40 rows" in printed and "25.00%" in printed and "test split: 8 ids" in printed
     assert str(out / "corpus") in printed and "al-ray run" in printed
+    # the task file every stage takes (--task): the written corpus's columns, not the source file's
+    import yaml
+
+    from al_ray.task import TaskConfig
+
+    task = TaskConfig(**yaml.safe_load((out / "task.yaml").read_text()))
+    assert task.labels == ["not_spam", "spam"] and task.positive_label == "spam"
+    assert (task.text_column, task.id_column) == ("text", "id") and "al-ray model init --task" in printed
+    (out / "task.yaml").write_text((out / "task.yaml").read_text() + "label_descriptions: {spam: an ad}\n")
+    assert main(["data", "import", str(path), "--out", str(out), "--labels", "not_spam,spam", "--text-column",
+                 "SMS", "--label-column", "Label", "--id-column", "", "--label-map", "ham=not_spam"]) == 0
+    assert "an ad" in (out / "task.yaml").read_text(), "a re-import keeps the user's edits to the task file"
 
 
 def test_import_votes_share_and_max_rows(tmp_path):
