@@ -11,7 +11,7 @@ LS_VENV ?= $(HOME)/.cache/al_ray/label-studio-$(LS_VERSION)
 LS_STAMP := $(LS_VENV)/.al-ray-installed
 export AL_RAY_LABEL_STUDIO_VENV := $(LS_VENV)
 
-.PHONY: install labelstudio browser demo test test-fast bench bench-full clean
+.PHONY: results install labelstudio browser demo test test-fast bench bench-full clean
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ test: install labelstudio browser
 
 test-fast: install
 	$(BIN)/python -m pytest tests -q -m "not slow"
+
+# RESULTS.md's marked tables from benchmarks/results/*.json (tests check they are up to date)
+results: install
+	$(BIN)/python -m benchmarks.results_md
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all --quick

@@ -14,7 +14,7 @@ be set per variant through the job's runtime env:
 
 While a job runs, the OpenMP settings and allowed CPUs of every scoring actor process (and of any
 ``VLLM::EngineCore``/``VLLM::Worker`` child, with ``engine_process: separate``) under this process
-tree are read from /proc and recorded, so the explanation is measured, not assumed. Times are end
+tree are read (psutil) and recorded, so the explanation is measured, not assumed. Times are end
 to end (engine start-up included) and also without start-up (rows over the time from the first
 score file to the last).
 
@@ -46,55 +46,44 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        for c in children.get(p, []):
-            out.append(c)
-            todo.append(c)
-    return out
+def _cpu_list(cpus: list[int]) -> str:
+    """CPU numbers in the kernel's list format (``0-3,6``), as /proc/PID/status prints them."""
+    out: list[str] = []
+    for c in sorted(cpus):
+        if out and out[-1].split("-")[-1] == str(c - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{c}"
+        else:
+            out.append(str(c))
+    return ",".join(out)
 
 
 def engine_processes() -> dict[int, dict]:
     """OpenMP settings of the scoring actors and vLLM engine processes below this process (ours only)."""
+    import psutil
+
     found: dict[int, dict] = {}
-    for pid in _descendants(os.getpid()):
+    for proc in psutil.Process().children(recursive=True):
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
+            cmd = " ".join(proc.cmdline())
+            # the kernel's comm (15 characters), as recorded before: psutil's name() completes a
+            # truncated one from the command line
+            comm = proc.name()[:15]
             if not any(k in cmd or k in comm for k in ("EngineCore", "VLLM::Worker", "ScoringWor")):
                 continue
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(x.split("=", 1) for x in f.read().decode(errors="replace").split("\0") if "=" in x)
-            allowed = ""
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith(("Cpus_allowed_list", "Threads")):
-                        allowed += line.strip() + "; "
-            found[pid] = {"comm": comm, "status": allowed.strip("; "),
-                          **{k: env[k] for k in ("OMP_NUM_THREADS", "OMP_PLACES", "OMP_PROC_BIND",
-                                                 "VLLM_CPU_OMP_THREADS_BIND", "KMP_AFFINITY", "GOMP_CPU_AFFINITY")
-                             if k in env}}
-        except OSError:
+            env = proc.environ()
+            status = f"Threads:\t{proc.num_threads()}; Cpus_allowed_list:\t{_cpu_list(proc.cpu_affinity())}"
+            found[proc.pid] = {"comm": comm, "status": status,
+                               **{k: env[k] for k in ("OMP_NUM_THREADS", "OMP_PLACES", "OMP_PROC_BIND",
+                                                      "VLLM_CPU_OMP_THREADS_BIND", "KMP_AFFINITY",
+                                                      "GOMP_CPU_AFFINITY")
+                                  if k in env}}
+        except psutil.Error:  # gone, a zombie, or not ours to read
             continue
     return found
 
 
 class EngineWatcher:
-    """Polls /proc while a job runs; keeps each engine process's OpenMP settings."""
+    """Polls the process tree while a job runs; keeps each engine process's OpenMP settings."""
 
     def __init__(self) -> None:
         self.seen: dict[int, dict] = {}

@@ -48,8 +48,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _rss_now() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    import psutil
+
+    return psutil.Process().memory_info().rss  # bytes
 
 
 def _rss_peak() -> int:

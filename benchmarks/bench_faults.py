@@ -8,7 +8,7 @@ rows duplicated, and the time to recover:
 - refusals (unwritable output): the time until the clear error.
 
 Everything runs on this machine: moto's S3 server behind the fault-injecting proxy of
-tests/faults/s3_proxy.py, a local Ray instance, the MiniLM zero-shot classifier (transformers
+al_ray/testing/s3_proxy.py, a local Ray instance, the MiniLM zero-shot classifier (transformers
 backend; vLLM for the engine-kill scenario). Writes benchmarks/results/faults.json.
 
     python -m benchmarks.bench_faults            # ~5-10 min on 2 cores
@@ -57,12 +57,6 @@ def _row(scenario: str, outcome, seconds_to_recover: float | None, **extra) -> d
     return d
 
 
-def _children(pid: int) -> list[tuple[int, str]]:
-    from tests.faults.test_kills import _children as children
-
-    return children(pid)
-
-
 def _wait_for_done(out: Path | str, fs=None, deadline_s: float = 300, thread=None, n: int = 1) -> bool:
     t_end = time.monotonic() + deadline_s
     while time.monotonic() < t_end and (thread is None or thread.is_alive()):
@@ -93,10 +87,11 @@ def main() -> None:
     from al_ray.errors import StorageError
     from al_ray.models import build_zero_shot_classifier
     from al_ray.scoring.job import run_scoring
-    from tests.faults import invariants
-    from tests.faults.conftest import fast_config, proxied_options, write_corpus_local, write_corpus_s3
-    from tests.faults.s3_proxy import FaultProxy
-    from tests.servers import free_port, moto_server
+    from al_ray.testing import invariants
+    from al_ray.testing.faults import (descendants, fast_config, fill_disk, proxied_options,
+                                       write_corpus_local, write_corpus_s3)
+    from al_ray.testing.s3_proxy import FaultProxy
+    from al_ray.testing.servers import free_port, moto_server
 
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
     rows: list[dict] = []
@@ -204,7 +199,7 @@ def main() -> None:
             _wait_for_done(out, thread=th, deadline_s=600)
             t_kill, killed = time.perf_counter(), False
             for a in list_actors(filters=[("class_name", "=", "ScoringWorker"), ("state", "=", "ALIVE")]):
-                for p, name in _children(a.pid):
+                for p, name in descendants(a.pid):
                     if "EngineCore" in name or "VLLM" in name:
                         os.kill(p, signal.SIGKILL)
                         killed = True
@@ -241,8 +236,6 @@ def main() -> None:
         mnt.mkdir()
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode == 0:
             try:
-                from tests.faults.test_local_faults import _fill
-
                 corpus, out = work / "full" / "corpus", mnt / "scores"
                 exp = write_corpus_local(corpus, N, R * 2)
                 cfg = fast_config(model, batch_rows=32)
@@ -257,7 +250,7 @@ def main() -> None:
                 th = threading.Thread(target=job)
                 th.start()
                 _wait_for_done(out, thread=th)
-                _fill(mnt / "filler")
+                fill_disk(mnt / "filler")
                 th.join()
                 done = {str(corpus / p.name[: -len(".done")]) for p in out.glob("*.done")}
                 o = invariants.check(str(corpus), str(out), expected=exp,

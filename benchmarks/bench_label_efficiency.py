@@ -121,12 +121,9 @@ def machine_info() -> dict[str, Any]:
         except Exception:  # informational only
             return ""
 
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f.readline().split(":", 1)[1].strip()
-    except OSError:
-        pass
+    import psutil
+
+    mem = f"{psutil.virtual_memory().total // 1024} kB"  # as /proc/meminfo's MemTotal line spells it
     import torch
     import transformers
 

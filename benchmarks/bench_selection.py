@@ -33,6 +33,9 @@ LABELS = ["neither", "violating"]
 
 
 def peak_rss_mib() -> float:
+    # Read from /proc: psutil does not expose the peak RSS (VmHWM), and getrusage's ru_maxrss is no
+    # substitute here: across fork/exec it keeps the parent's peak, so a fresh subprocess of a large
+    # parent would report the parent's memory.
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):

@@ -1,105 +1,31 @@
-"""Real servers the tests start on loopback: moto's S3 HTTP server and a Ray head node.
+"""Real servers the tests start on loopback: moto's S3 HTTP server, a Ray head node, Label Studio.
 
 Each is started once per pytest session (see conftest.py) and torn down by terminating the one
 process we started, so concurrent test sessions on the same machine do not stop each other's.
+moto's server (``moto_server``, ``free_port``) lives in ``al_ray.testing.servers``, which the
+benchmarks use too, and is re-exported here; the rest is the test suite's own.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from al_ray.testing.servers import S3Server, free_port, moto_server, terminate, wait_http
+
+__all__ = ["S3Server", "free_port", "moto_server", "RayCluster", "ray_head", "engine_core_children",
+           "LABEL_STUDIO_VERSION", "label_studio_venv", "ensure_label_studio", "LabelStudioUser",
+           "LabelStudioServer", "label_studio_server"]
+
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited early with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up in {timeout}s")
-
-
-def _terminate(proc: subprocess.Popen, timeout: float = 30) -> None:
-    """SIGTERM the process group we started, then SIGKILL whatever is left of it after ``timeout``."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers (workers) of this group only
-    except ProcessLookupError:
-        pass
-    if proc.poll() is None:
-        proc.wait()
-
-
-@dataclass
-class S3Server:
-    endpoint_url: str
-    key: str = "al-ray-test-key"
-    secret: str = "al-ray-test-secret-do-not-log"
-
-    @property
-    def storage_options(self) -> dict:
-        return {"key": self.key, "secret": self.secret, "endpoint_url": self.endpoint_url}
-
-    def filesystem(self):
-        import s3fs
-
-        return s3fs.S3FileSystem(**self.storage_options, skip_instance_cache=True)
-
-    def create_bucket(self, name: str) -> str:
-        fs = self.filesystem()
-        try:
-            fs.call_s3("create_bucket", Bucket=name)
-        except Exception as exc:  # already exists
-            if "BucketAlready" not in type(exc).__name__ and "BucketAlready" not in str(exc):
-                raise
-        fs.invalidate_cache()
-        return f"s3://{name}"
-
-
-@contextmanager
-def moto_server() -> Iterator[S3Server]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(url, 30, proc)
-        yield S3Server(endpoint_url=url)
-    finally:
-        _terminate(proc)
 
 
 @dataclass
@@ -132,11 +58,11 @@ def ray_head(num_cpus: int = 4) -> Iterator[RayCluster]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         dashboard_url = f"http://127.0.0.1:{dash}"
-        _wait_http(f"{dashboard_url}/api/version", 120, proc)
+        wait_http(f"{dashboard_url}/api/version", 120, proc)
         yield RayCluster(address=f"127.0.0.1:{port}", dashboard_url=dashboard_url, temp_dir=temp_dir, proc=proc)
     finally:
         # Ray drains for up to 30 s on SIGTERM; nothing of a test session needs draining.
-        _terminate(proc, timeout=8)
+        terminate(proc, timeout=8)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -180,15 +106,14 @@ def ensure_label_studio(venv: Path | None = None) -> Path:
     nothing of Label Studio's dependency tree (Django, its own pydantic pins ...) touches the project's
     .venv. A failure raises with the tail of pip's output: the live tests must fail loudly, not skip.
     """
-    import fcntl
+    from filelock import FileLock
 
     venv = venv or label_studio_venv()
     exe, stamp = venv / "bin" / "label-studio", venv / _LS_STAMP
     if stamp.is_file() and stamp.read_text().strip() == LABEL_STUDIO_VERSION and exe.exists():
         return exe
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(venv.parent / f".{venv.name}.lock"):
         if stamp.is_file() and stamp.read_text().strip() == LABEL_STUDIO_VERSION and exe.exists():
             return exe
         base = getattr(sys, "_base_executable", None) or sys.executable
@@ -282,7 +207,7 @@ def label_studio_server(data_dir: str, start_timeout: float = 300.0) -> Iterator
                                 start_new_session=True)
     try:
         try:
-            _wait_http(f"{url}/health", start_timeout, proc)
+            wait_http(f"{url}/health", start_timeout, proc)
         except (RuntimeError, TimeoutError) as exc:
             tail = Path(log_path).read_text(errors="replace")[-3000:]
             raise RuntimeError(f"Label Studio did not start ({exc}); its log {log_path} ends:\n{tail}") from exc
@@ -295,7 +220,7 @@ def label_studio_server(data_dir: str, start_timeout: float = 300.0) -> Iterator
         yield LabelStudioServer(url=url, data_dir=data_dir, admin=admin, annotators=annotators,
                                 log_path=log_path, proc=proc)
     finally:
-        _terminate(proc, timeout=15)
+        terminate(proc, timeout=15)
 
 
 if __name__ == "__main__":  # `make labelstudio`: python -m tests.servers install-label-studio

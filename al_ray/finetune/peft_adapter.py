@@ -356,7 +356,11 @@ class Stepper:
     clipping, one ``step(loss)`` per batch: the optimiser both recipes (cross-entropy and
     contrastive) share. The schedule is written out rather than transformers'
     ``get_linear_schedule_with_warmup`` because its warm-up starts at (step + 1) / (warmup + 1), not
-    0: the recorded ablation and the bit-identical determinism tests were measured with it."""
+    0: the recorded ablation and the bit-identical determinism tests were measured with it. No
+    schedule of ``transformers.get_scheduler`` matches (those with a linear decay warm up from 0;
+    the one warming up from above 0 decays on a cosine). After the warm-up, and throughout when
+    ``warmup_ratio`` is 0, it equals ``get_linear_schedule_with_warmup`` value for value
+    (tests/finetune/test_schedule.py)."""
 
     def __init__(self, lm: LoraModel, config: FinetuneConfig, total_steps: int, *, lr: float) -> None:
         import torch

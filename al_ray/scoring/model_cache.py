@@ -8,12 +8,13 @@ complete.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
+
+from filelock import FileLock
 
 from al_ray.errors import StorageError
 from al_ray.security import scrub
@@ -36,8 +37,7 @@ def local_copy(url: str, version: str | None, storage_options: Mapping[str, Any]
     root.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(f"{url}\n{version or ''}".encode()).hexdigest()[:20]
     dest = root / key
-    with open(root / f".{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(root / f".{key}.lock"):
         if (dest / ".complete").exists():
             return str(dest)
         tmp = root / f".{key}.partial"

@@ -93,6 +93,33 @@ class _Groups:
 
 _BASE = np.uint64(1_000_003)
 
+# MurmurHash3's finalisers, fmix32 and fmix64 (Austin Appleby, MurmurHash3.cpp, public domain):
+# (right shift, multiplier, right shift, multiplier, right shift) per word width.
+_FMIX = {
+    32: (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16)),
+    64: (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(33), np.uint64(0xC4CEB9FE1A85EC53),
+         np.uint64(33)),
+}
+
+
+def fmix(hv: np.ndarray, width: int) -> np.ndarray:
+    """MurmurHash3's fmix32 / fmix64 on an unsigned array of that width, element-wise, wrapping mod
+    2^width.
+
+    datasketch >= 2.0 (the affine32/affine64 schemes) runs every hash value through this finaliser
+    before its affine permutations. Its public API applies it only inside ``MinHash.update_batch``,
+    one document at a time, with no vectorised path over a batch of documents, and the function
+    itself is private (``datasketch.minhash._fmix``); so it is written out here.
+    ``tests/selection/test_dedup.py`` checks the signatures against ``datasketch.MinHash``'s.
+    """
+    s1, m1, s2, m2, s3 = _FMIX[width]
+    with np.errstate(over="ignore"):
+        hv = hv ^ (hv >> s1)
+        hv = hv * m1
+        hv = hv ^ (hv >> s2)
+        hv = hv * m2
+        return hv ^ (hv >> s3)
+
 
 def shingle_hashes(text: str, kind: str, size: int) -> np.ndarray:
     """Stable 32-bit hashes of a normalised text's n-gram shingles (polynomial over code points
@@ -119,7 +146,6 @@ def minhash_signatures(norm: list[str], cfg: DedupConfig, seed: int = 1) -> tupl
     signatures, a flag per text that it had shingles, and the datasketch scheme name.
     """
     from datasketch import MinHash
-    from datasketch.minhash import _fmix
 
     proto = MinHash(num_perm=cfg.num_perm, seed=seed)
     a, b = proto.permutations
@@ -143,7 +169,7 @@ def minhash_signatures(norm: list[str], cfg: DedupConfig, seed: int = 1) -> tupl
                 phv = ((a[:, None].astype(np.uint64) * hv[None, :] + b[:, None]) % np.uint64((1 << 61) - 1)) \
                     & np.uint64((1 << 32) - 1)
             else:
-                phv = _fmix(hv, width)[None, :] * a[:, None] + b[:, None]
+                phv = fmix(hv, width)[None, :] * a[:, None] + b[:, None]
         starts = np.r_[0, np.cumsum(lens[nz])[:-1]]
         sigs[s + nz] = np.minimum.reduceat(phv, starts, axis=1).T.astype(sigs.dtype)
     return sigs, has, scheme

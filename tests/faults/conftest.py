@@ -1,21 +1,22 @@
 """Fixtures for the fault-injection suite: a session-wide fault proxy in front of moto, tiny corpora.
 
 The scoring jobs here use the classifier mode with the transformers backend (MiniLM starts in a
-few seconds); only the "engine process killed" scenario needs vLLM's EngineCore.
+few seconds); only the "engine process killed" scenario needs vLLM's EngineCore. The proxy, the
+corpus writers and ``fast_config`` live in ``al_ray.testing`` (benchmarks/bench_faults.py uses them
+too) and are re-exported here.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from tests.faults.s3_proxy import FaultProxy
-from tests.scoring.conftest import clf_config, make_texts
+from al_ray.testing.faults import fast_config, proxied_options, write_corpus_local, write_corpus_s3
+from al_ray.testing.s3_proxy import FaultProxy
+
+__all__ = ["fast_config", "proxied_options", "write_corpus_local", "write_corpus_s3", "new_bucket"]
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -39,45 +40,5 @@ def proxy(fault_proxy):
     fault_proxy.reset()
 
 
-def proxied_options(s3, proxy: FaultProxy, max_attempts: int = 4, timeout: float = 3.0) -> dict:
-    """s3fs options through the proxy: botocore's standard retry mode with bounded timeouts."""
-    return {"key": s3.key, "secret": s3.secret, "endpoint_url": proxy.url,
-            "config_kwargs": {"retries": {"max_attempts": max_attempts, "mode": "standard"},
-                              "read_timeout": timeout, "connect_timeout": timeout}}
-
-
 def new_bucket(s3, stem: str) -> str:
     return s3.create_bucket(f"{stem}-{os.getpid()}-{next(_bucket_seq)}")
-
-
-def write_corpus_s3(s3, prefix: str, n_shards: int, rows: int, seed: int = 0) -> dict[str, list[str]]:
-    """Write shards straight to moto (not through the proxy); returns {shard url: ids}."""
-    fs = s3.filesystem()
-    out = {}
-    for k in range(n_shards):
-        url = f"{prefix.rstrip('/')}/part-{k}.parquet"
-        ids = [f"s{k}-{i}" for i in range(rows)]
-        table = pa.table({"id": ids, "text": make_texts(rows, seed * 100 + k)})
-        with fs.open(url[5:], "wb") as f:
-            pq.write_table(table, f, row_group_size=64)
-        out[url] = ids
-    fs.invalidate_cache()
-    return out
-
-
-def write_corpus_local(root: Path, n_shards: int, rows: int, seed: int = 0) -> dict[str, list[str]]:
-    root.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for k in range(n_shards):
-        p = root / f"part-{k}.parquet"
-        ids = [f"l{k}-{i}" for i in range(rows)]
-        pq.write_table(pa.table({"id": ids, "text": make_texts(rows, seed * 100 + k)}), p, row_group_size=64)
-        out[str(p)] = ids
-    return out
-
-
-def fast_config(model_dir, **kw):
-    """Classifier + transformers, small batches, few retries: faults show up quickly."""
-    base = dict(backend="transformers", workers=1, batch_rows=64, max_shard_attempts=2)
-    base.update(kw)
-    return clf_config(model_dir, **base)

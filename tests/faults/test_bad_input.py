@@ -22,8 +22,8 @@ from al_ray.errors import InputError
 from al_ray.labeling import import_annotations
 from al_ray.scoring.job import run_scoring
 from al_ray.task import TaskConfig
-from tests.faults import invariants
-from tests.faults.conftest import fast_config
+from al_ray.testing import invariants
+from al_ray.testing.faults import fast_config
 from tests.labeling.conftest import LABELS, batch_rows, write_batch
 from tests.scoring.conftest import make_texts
 

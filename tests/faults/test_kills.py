@@ -16,33 +16,11 @@ from pathlib import Path
 import pytest
 
 from al_ray.scoring.job import run_scoring
-from tests.faults import invariants
-from tests.faults.conftest import write_corpus_local
+from al_ray.testing import invariants
+from al_ray.testing.faults import descendants, write_corpus_local
 from tests.scoring.conftest import clf_config
 
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> list[tuple[int, str]]:
-    """(pid, name) of the direct and indirect children of ``pid``, from /proc."""
-    parent: dict[int, int] = {}
-    names: dict[int, str] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        parent[int(d)], names[int(d)] = ppid, name
-    out, frontier = [], {pid}
-    while frontier:
-        kids = {p for p, pp in parent.items() if pp in frontier}
-        out += [(k, names[k]) for k in kids]
-        frontier = kids
-    return out
 
 
 def _running(pid: int) -> bool:
@@ -120,7 +98,7 @@ def engine_killed_job(ray_cluster, tmp_path_factory, minilm_classifier_dir):
         time.sleep(0.2)
     while time.monotonic() < deadline and t.is_alive() and not killed:
         if _done_count(out) >= 1:  # mid-job: one shard published, the others queued or in flight
-            family = _children(actor_pid)
+            family = descendants(actor_pid)
             engines = [p for p, n in family if "EngineCor" in n]
             for p in engines:
                 os.kill(p, signal.SIGKILL)
@@ -176,7 +154,7 @@ def test_the_only_actor_sigkilled_mid_job_is_restarted(ray_cluster, tmp_path, mi
     must wait for it (tests/scoring/test_job.py kills one of two vLLM actors)."""
     from ray.util.state import list_actors
 
-    from tests.faults.conftest import fast_config
+    from al_ray.testing.faults import fast_config
 
     corpus, out = tmp_path / "corpus", tmp_path / "out"
     expected = write_corpus_local(corpus, n_shards=4, rows=600)

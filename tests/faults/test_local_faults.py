@@ -22,8 +22,8 @@ import pytest
 from al_ray import storage
 from al_ray.errors import StorageError
 from al_ray.scoring.job import run_scoring
-from tests.faults import invariants
-from tests.faults.conftest import fast_config, write_corpus_local
+from al_ray.testing import invariants
+from al_ray.testing.faults import fast_config, fill_disk, write_corpus_local
 
 
 def test_unwritable_output_fails_before_any_engine_starts(ray_cluster, tmp_path, minilm_classifier_dir):
@@ -78,22 +78,6 @@ def tiny_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def _fill(path: Path) -> None:
-    chunk = b"\0" * 65536
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(chunk)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    with open(path, "ab", buffering=0) as f:  # the last partial page too
-        try:
-            while True:
-                f.write(b"\0" * 512)
-        except OSError:
-            pass
-
-
 @pytest.mark.slow
 def test_disk_fills_mid_job_then_recovers(ray_cluster, tmp_path, tiny_disk, minilm_classifier_dir):
     corpus = tmp_path / "corpus"
@@ -114,7 +98,7 @@ def test_disk_fills_mid_job_then_recovers(ray_cluster, tmp_path, tiny_disk, mini
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and t.is_alive() and not list(out.glob("*.done")):
         time.sleep(0.02)
-    _fill(filler)  # the disk is full from now on
+    fill_disk(filler)  # the disk is full from now on
     t.join(timeout=400)
     assert not t.is_alive()
     err = result.get("error")

@@ -12,8 +12,9 @@ import pytest
 
 from al_ray.errors import StorageError
 from al_ray.scoring.job import run_scoring
-from tests.faults import invariants
-from tests.faults.conftest import fast_config, new_bucket, proxied_options, write_corpus_s3
+from al_ray.testing import invariants
+from al_ray.testing.faults import fast_config, proxied_options, write_corpus_s3
+from tests.faults.conftest import new_bucket
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.faults.conftest import new_bucket, proxied_options, write_corpus_s3
+from al_ray.testing.faults import proxied_options, write_corpus_s3
+from tests.faults.conftest import new_bucket
 
 ENV_SECRET = "EnvSecret-7f3a9c-never-print-me"
 ENV_KEY_ID = "AKIAENVKEYID7F3A9C"

@@ -1,4 +1,5 @@
-"""The no-row-lost invariant every fault scenario ends with.
+"""The no-row-lost invariant every fault scenario ends with (support code for the test suite and
+the benchmarks, not used by the pipeline).
 
     output ids == input ids - quarantined rows (each with a recorded reason)
 
