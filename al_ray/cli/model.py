@@ -189,7 +189,8 @@ def init_cmd(
     info.update(version=version, scoring_config=storage.join(out, SCORING_CONFIG_NAME))
     console.print(f"wrote {info['mode']} model {out} (labels {', '.join(task.labels)}; version {version}) in "
                   f"{time.perf_counter() - t0:.1f}s", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"next: al-ray score --config {info['scoring_config']} --corpus CORPUS --out SCORES",
+    console.print(f"next: al-ray score --model {out} --task {task_file} --corpus CORPUS --out SCORES  "
+                  f"(or --config {info['scoring_config']}); select and labels then read the task from SCORES",
                   markup=False, highlight=False, soft_wrap=True)
     typer.echo(json.dumps(info))
 
