@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from al_ray.cli.options import parse_storage_options, storage_option
-from al_ray.errors import AlRayError, exit_code_for_run_status
+from al_ray.errors import InputError, exit_code_for_run_status
 
 console = Console()
 
@@ -95,7 +95,8 @@ def status_cmd(
     so = parse_storage_options(storage_options)
     layout = RunLayout(run)
     if not storage.exists(layout.manifest, so):
-        raise AlRayError(f"no run at {run} (no manifest.json)")
+        raise InputError("not a run folder (no manifest.json); give the --run location of `al-ray run`",
+                         location=run)
     m = Manifest.load(layout, so)
     if as_json:
         console.print_json(json.dumps({"status": m.data.get("status"), "status_info": m.data.get("status_info"),

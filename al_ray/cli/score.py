@@ -118,7 +118,8 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError("no labels: pass --labels a,b or --task FILE; only a classifier "
                                   "checkpoint with named id2label provides them")
             merged.setdefault("task", {})["labels"] = found
-        cfg = config_io.build(ScoringConfig, merged, source=config or "command line")
+        cfg = config_io.build(ScoringConfig, merged, source=" + ".join(x for x in (config, task_file) if x)
+                              or "command line")
         shards = list(shard) if shard else None
         checked = preflight(cfg, corpus, shards)  # before Ray: a wrong path or column fails in ~1 s
 

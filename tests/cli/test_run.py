@@ -21,3 +21,9 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path, exists):
     assert str(folder) in lines[0] and "not a run folder" in lines[0]
     assert ("no manifest.json" if exists else "no such folder") in lines[0]
     assert not (folder / "report.html").exists()
+
+
+def test_status_on_a_folder_that_is_not_a_run(tmp_path):
+    res = run_cli("status", str(tmp_path))
+    assert res.code == 2, res.output  # bad input, not an internal error (4)
+    assert "Traceback" not in res.output and f"{tmp_path}: not a run folder" in res.stderr
