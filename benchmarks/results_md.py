@@ -32,7 +32,6 @@ RESULTS_DIR = ROOT / "results"
 BLOCKS: dict[str, tuple[str, str]] = {
     "recipe_ablation": ("recipe_ablation.json", "benchmarks.bench_recipe:markdown_table"),
     "label_efficiency_small": ("label_efficiency-small.json", "benchmarks.bench_label_efficiency:markdown_table"),
-    "label_efficiency_defaults": ("label_efficiency-defaults.json", "benchmarks.bench_label_efficiency:markdown_table"),
     "scout_calibration": ("scout_calibration.json", "benchmarks.bench_scout_calibration:markdown_table"),
     "gate": ("gate.json", "benchmarks.bench_gate:markdown_table"),
     "gate_shares": ("gate.json", "benchmarks.bench_gate:share_table"),
