@@ -20,6 +20,21 @@ score shard (scoring -> selection), one per corpus shard, Parquet:
     row: int64                    row number within that shard
     schema metadata ``al_ray.task``: the task as JSON (``with_task``), read back by ``task_from_schema``
 
+id sidecar (scoring internal), ``<score file>.ids.npy``: uint64 hash of each row's id (duplicate check)
+
+candidate sidecar (scoring -> selection), ``<score file>.cand.pq`` (Parquet; written by the scoring
+actor before the ``.done`` marker when ``candidates_per_shard`` K > 0; ``al_ray.scoring.topk``):
+    the score shard's columns, for the union over MEASURES of the shard's top K rows by priority
+    (margin ascending, the others descending; ties by position), overall and per predicted_label;
+    rows with a NaN measure or empty_text are never kept
+    _score_row: int64             the row's position in the score file (the pool's tie-break key)
+    schema metadata ``al_ray.task`` (as the score shard) and ``al_ray.candidates``, JSON:
+        version, k, rows (the score file's row count), nan / empty_text (rows never kept, per
+        measure), model_versions (rows per version, whole file), cutoffs[measure]["all" | "labels"
+        [label]] = [priority, position] of the K-th kept row (every unkept row ranks after it) or
+        null (at most K rows: all kept), unkept_best[measure][...] = the best threshold-column value
+        (entropy_norm for entropy) among the unkept rows, or null
+
 candidates (selection internal), Parquet: score columns + text + embedding (fixed_size_list<float32>)
 
 labelling batch (selection -> labeling), Parquet ``batch.parquet`` (+ JSONL twin ``batch.jsonl``):

@@ -84,6 +84,16 @@ class ScoringConfig(BaseModel):
                                       "hash-partitioned pass of Ray tasks over the per-shard id sidecars "
                                       "(<score file>.ids.npy, always written); memory per task is bounded, "
                                       "the driver holds none of the ids.")
+    candidates_per_shard: int = Field(
+        2048, ge=0, description="K of the candidate sidecar each actor writes beside a score file "
+        "(<score file>.cand.pq): the shard's top K rows by each uncertainty measure (entropy, margin, "
+        "least_confidence), overall and per predicted label, with the shard's cut-offs, so that "
+        "selection merges K x shards rows instead of reading every score row. The pool is exact "
+        "whatever K (a shard whose cut-off could hide a pool row is read in full); it needs no such "
+        "rescan while the pool's size per stratum (pool_size, or pool_size / labels when "
+        "stratified) plus the already-labelled ids in the shard is at most K. 0: no sidecars "
+        "(selection reads the score files in full). The round driver may set this from "
+        "selection.pool_size.")
     model_cache_dir: str | None = Field(None, description="Where workers cache remote checkpoints; "
                                         "default ~/.cache/al_ray/models.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options "

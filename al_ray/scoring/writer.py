@@ -1,9 +1,11 @@
 """Assemble one shard's score table (``al_ray.schemas.score_schema``) and publish it atomically.
 
 The output file is written first, then its id-hash sidecar (``<score file>.ids.npy``, for the
-duplicate-id check), and its ``.done`` marker last, all through ``al_ray.storage``: a shard retried
-after a crash overwrites a complete file or nothing, so the final output holds each input id exactly
-once, and a marker always has a sidecar of the same run beside it.
+duplicate-id check), then its candidate sidecar (``<score file>.cand.pq``: the shard's top-K rows
+per uncertainty measure and predicted label, ``al_ray.scoring.topk``), and its ``.done`` marker last,
+all through ``al_ray.storage``: a shard retried after a crash overwrites a complete file or nothing,
+so the final output holds each input id exactly once, and a marker always has sidecars of the same
+run beside it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from al_ray import storage
 from al_ray.clock import now_utc
 from al_ray.layout import SCORE_IDS_SUFFIX
 from al_ray.schemas import score_schema, with_task
+from al_ray.scoring.topk import candidates_sidecar_url, write_candidates
 from al_ray.scoring.uncertainty import Calibration, compute
 
 
@@ -53,14 +56,22 @@ def encode_id_hashes(hashes: np.ndarray) -> bytes:
 
 
 def publish(table: pa.Table, url: str, meta: Mapping[str, Any], storage_options: Mapping[str, Any] | None,
-            id_hashes: np.ndarray | None = None) -> None:
-    """Score file first, then the id-hash sidecar (when given), completion marker last.
+            id_hashes: np.ndarray | None = None, candidates_per_shard: int = 0) -> None:
+    """Score file first, then the sidecars (id hashes when given; candidates when
+    ``candidates_per_shard`` > 0), completion marker last.
 
-    Why the sidecar is written here, by the actor: the duplicate-id check then never needs the
+    Why the sidecars are written here, by the actor: the duplicate-id check then never needs the
     driver to hold (or a resume to re-read) every id; Ray tasks read these few bytes per row later
-    (``al_ray.scoring.duplicates``). Written before the marker, so a done shard has its sidecar.
+    (``al_ray.scoring.duplicates``); and the candidate pool merges each shard's top rows instead of
+    reading every score row (``al_ray.scoring.topk``), from the table already in memory here.
+    Written before the marker, so a done shard has its sidecars. A candidate sidecar of an earlier
+    run is removed before the new score file is written: a crash between the two, or a rescore with
+    ``candidates_per_shard`` 0, never leaves a score file beside candidates of other rows.
     """
+    storage.remove(candidates_sidecar_url(url), storage_options)
     storage.write_parquet_atomic(table, url, storage_options)
     if id_hashes is not None:
         storage.write_bytes_atomic(ids_sidecar_url(url), encode_id_hashes(id_hashes), storage_options)
+    if candidates_per_shard > 0:
+        write_candidates(table, url, candidates_per_shard, storage_options)
     storage.mark_done(url, meta, storage_options)
