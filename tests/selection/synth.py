@@ -64,9 +64,12 @@ def score_table(ids: list[str], probs: np.ndarray, labels: list[str], shard: str
 def write_corpus_and_scores(root: str, texts: list[str], probs: np.ndarray, labels: list[str], *,
                             n_shards: int = 2, version: str = "v1", storage_options=None,
                             row_group_size: int | None = None,
-                            embeddings: np.ndarray | None = None) -> tuple[str, str]:
+                            embeddings: np.ndarray | None = None,
+                            candidates_per_shard: int | None = 2048) -> tuple[str, str]:
     """Corpus shards (id, text) and one score file per shard under root/{corpus,scores}
-    (with an ``embedding`` column when ``embeddings`` is given: selection's source 'scores')."""
+    (with an ``embedding`` column when ``embeddings`` is given: selection's source 'scores'), each
+    with its candidate sidecar as a scoring actor writes it (``candidates_per_shard=None``: none,
+    as score files from before sidecars)."""
     corpus, scores = storage.join(root, "corpus"), storage.join(root, "scores")
     n = len(texts)
     bounds = np.linspace(0, n, n_shards + 1).astype(int)
@@ -81,6 +84,10 @@ def write_corpus_and_scores(root: str, texts: list[str], probs: np.ndarray, labe
             flat = pa.array(np.asarray(embeddings[lo:hi]).reshape(-1))
             t = t.append_column("embedding", pa.FixedSizeListArray.from_arrays(flat, embeddings.shape[1]))
         storage.write_parquet_atomic(t, storage.join(scores, f"part-{s:03d}.parquet"), storage_options, **kw)
+        if candidates_per_shard:
+            from al_ray.scoring.topk import write_candidates
+
+            write_candidates(t, storage.join(scores, f"part-{s:03d}.parquet"), candidates_per_shard, storage_options)
         storage.mark_done(storage.join(scores, f"part-{s:03d}.parquet"), {}, storage_options)
     storage.write_json_atomic(storage.join(scores, "_summary.json"), {"rows": n}, storage_options)
     return corpus, scores
