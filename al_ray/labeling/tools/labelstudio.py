@@ -55,8 +55,9 @@ IMPORT_CHUNK = 200
 SEQUENTIAL = "Sequential sampling"
 
 
-class LabelStudioProjectError(LabelStudioError):
-    """The project on the server does not match the batch (labels edited by hand, tasks missing ...)."""
+class LabelStudioProjectError(LabelStudioError, ConfigError):
+    """The project on the server does not match the batch (labels edited by hand, tasks missing ...):
+    bad input (exit 2), to be fixed on the server or by a new batch."""
 
 
 # ----------------------------------------------------------------------------- connection

@@ -28,7 +28,7 @@ import json
 import time
 from typing import Any, Iterable, Mapping
 
-from al_ray.errors import AlRayError
+from al_ray.errors import AlRayError, ConfigError
 from al_ray.security import register_secret, scrub
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -43,12 +43,14 @@ class LabelStudioError(AlRayError):
         super().__init__(scrub(message))
 
 
-class LabelStudioAuthError(LabelStudioError):
-    """The token was refused (401/403). The message names the variable it came from, never the token."""
+class LabelStudioAuthError(LabelStudioError, ConfigError):
+    """The token was refused (401/403). The message names the variable it came from, never the token.
+    A configuration error (exit 2): retrying with the same token cannot help."""
 
 
 class LabelStudioUnavailable(LabelStudioError):
-    """The server could not be reached, or kept answering 429/5xx, for every attempt."""
+    """The server could not be reached, or kept answering 429/5xx, for every attempt. Like storage that
+    fails after retries, an internal error (exit 4): the same command may succeed later."""
 
 
 def _jwt_payload(token: str) -> dict[str, Any] | None:
