@@ -121,6 +121,24 @@ def top_ids(scores: Path, n: int, measure: str) -> list[str]:
     return extract_pool(str(scores), cfg).table.column("id").to_pylist()
 
 
+def markdown_table(data: dict) -> str:
+    """The runs of one result file as RESULTS.md shows them (benchmarks/results_md.py)."""
+    c = data["corpus"]
+    lines = ["| corpus | K | case | full scan: time, peak RSS | sidecars: time, peak RSS | rows decoded "
+             "(full -> sidecars) | bytes opened (MB) | shards read in full | same pool |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in data["runs"]:
+        f, sc = r["full"], r["sidecars"]
+        why = ", ".join(f"{n} {k}" for k, n in sc["read_in_full_why"].items()) or "0"
+        case = r["case"] + (" (stratified)" if r.get("stratify") and "strat" not in r["case"] else "")
+        lines.append(
+            f"| {c['files']:,} x {c['rows_per_file']:,} rows | {r['k']} | {case} | {f['seconds']:.2f} s, "
+            f"{f['peak_rss_mib']:.0f} MiB | {sc['seconds']:.2f} s, {sc['peak_rss_mib']:.0f} MiB | "
+            f"{f['rows_read']:,} -> {sc['rows_read']:,} | {f['bytes_opened'] / 1e6:.1f} -> "
+            f"{sc['bytes_opened'] / 1e6:.1f} | {why} | {'yes' if r['identical_pools'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd")

@@ -35,6 +35,8 @@ BLOCKS: dict[str, tuple[str, str]] = {
     "scout_calibration": ("scout_calibration.json", "benchmarks.bench_scout_calibration:markdown_table"),
     "gate": ("gate.json", "benchmarks.bench_gate:markdown_table"),
     "gate_shares": ("gate.json", "benchmarks.bench_gate:share_table"),
+    "pool_sidecars_quick": ("pool_sidecars-quick.json", "benchmarks.bench_pool_sidecars:markdown_table"),
+    "pool_sidecars_200x50k": ("pool_sidecars-200x50k.json", "benchmarks.bench_pool_sidecars:markdown_table"),
 }
 
 _BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /generated -->)", re.S)
