@@ -36,16 +36,12 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import peak_rss_mib
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = ["neither", "violating"]
 
 
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def build_sidecars(scores: Path, k: int) -> dict:

@@ -26,21 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import vector_extensions
+from benchmarks.common import peak_rss_mib, vector_extensions
 
 ROWS_PER_FILE = 500_000
 LABELS = ["neither", "violating"]
 
 
-def peak_rss_mib() -> float:
-    # Read from /proc: psutil does not expose the peak RSS (VmHWM), and getrusage's ru_maxrss is no
-    # substitute here: across fork/exec it keeps the parent's peak, so a fresh subprocess of a large
-    # parent would report the parent's memory.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def generate(data: Path, n_files: int, rows: int = ROWS_PER_FILE) -> Path:

@@ -35,3 +35,14 @@ def vector_extensions() -> dict[str, object]:
         capability = None
     return {"cpu_flags": flags, "avx2": "avx2" in flags, "avx512": any(x.startswith("avx512") for x in flags),
             "torch_cpu_capability": capability}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM) in MiB. Read from /proc: psutil does not expose the peak,
+    and getrusage's ru_maxrss is no substitute: across fork/exec it keeps the parent's peak, so a
+    fresh subprocess of a large parent would report the parent's memory."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
