@@ -124,6 +124,14 @@ def score(ctx: RunContext, r: int, model: ModelRef) -> dict[str, Any]:
     fields = dict(ctx.config.scoring)
     fields.update(task=ctx.config.task, model=model.path, model_version=model.version,
                   lora_adapter=model.adapter, storage_options=ctx.so)
+    if "candidates_per_shard" not in ctx.config.scoring:
+        # K of the candidate sidecars from this run's own pool: the pool plus every label the run can
+        # buy (labelled ids are excluded from it), so selection never needs to read a shard in full
+        from al_ray.selection.config import SelectionConfig
+
+        pool = int(ctx.config.selection.get("pool_size") or SelectionConfig.model_fields["pool_size"].default)
+        default_k = ScoringConfig.model_fields["candidates_per_shard"].default
+        fields["candidates_per_shard"] = max(default_k, pool + int(ctx.config.run.label_budget))
     cfg = ScoringConfig(**fields)
     summary = run_scoring(cfg, ctx.config.corpus.url, ctx.layout.scores(r), progress=False)
     s = _as_dict(summary)
