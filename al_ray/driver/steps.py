@@ -125,13 +125,14 @@ def score(ctx: RunContext, r: int, model: ModelRef) -> dict[str, Any]:
     fields.update(task=ctx.config.task, model=model.path, model_version=model.version,
                   lora_adapter=model.adapter, storage_options=ctx.so)
     if "candidates_per_shard" not in ctx.config.scoring:
-        # K of the candidate sidecars from this run's own pool: the pool plus every label the run can
-        # buy (labelled ids are excluded from it), so selection never needs to read a shard in full
+        # K of the candidate sidecars from this run's own pool, plus every id selection will exclude
+        # (all the labels the run can buy, the holdout), so selection never needs to read a shard in full
         from al_ray.selection.config import SelectionConfig
 
-        pool = int(ctx.config.selection.get("pool_size") or SelectionConfig.model_fields["pool_size"].default)
+        sel, _ = selection_fields(ctx.config.selection, max(r, 1))
+        pool = SelectionConfig(**{**sel, "n": ctx.config.run.batch_size}).effective_pool_size()
         default_k = ScoringConfig.model_fields["candidates_per_shard"].default
-        fields["candidates_per_shard"] = max(default_k, pool + int(ctx.config.run.label_budget))
+        fields["candidates_per_shard"] = max(default_k, pool + ctx.config.run.label_budget + len(_holdout(ctx)))
     cfg = ScoringConfig(**fields)
     summary = run_scoring(cfg, ctx.config.corpus.url, ctx.layout.scores(r), progress=False)
     s = _as_dict(summary)
