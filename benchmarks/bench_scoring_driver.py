@@ -1,7 +1,7 @@
 """The real scoring driver at 10K-100K shards: planning and resume through ``run_scoring`` itself.
 
-``bench_billion.py`` measures planning code written inside the benchmark; this one runs the product's
-path: ``al_ray.scoring.job.plan_scoring`` (what ``run_scoring`` calls: the corpus listing, the footer
+It replaced ``bench_billion.py``, which timed planning code written inside the benchmark; this one
+runs the product's path: ``al_ray.scoring.job.plan_scoring`` (what ``run_scoring`` calls: the corpus listing, the footer
 sample, one listing of the output prefix) and ``run_scoring`` over a corpus whose shards are already
 scored, including the distributed duplicate-id check over every shard's id sidecar (Ray tasks on a
 real local Ray cluster). Goals: driver peak RSS at most 1 GiB and flat between 10K and 100K shards;
