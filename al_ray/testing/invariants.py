@@ -5,7 +5,9 @@ the benchmarks, not used by the pipeline).
 
 checked as multisets (so a row scored twice shows up as ``duplicated``, a missing one as ``lost``),
 plus: no temp/partial file is visible in the output listing, every score file has its ``.done``
-marker and every marker its score file, and each score file holds exactly its own shard's ids.
+marker and every marker its score file, each score file holds exactly its own shard's ids, and its
+sidecars agree with it: the id-hash sidecar hashes exactly its ids in order, and the candidate
+sidecar (when written) holds only its rows, each at the position it claims.
 
 Quarantined rows are (a) every row of a shard listed in ``_summary.json``'s ``failed_shards`` (with
 a non-empty reason) and (b) rows without an id (``rows_skipped``), which the summary counts.
@@ -13,6 +15,7 @@ a non-empty reason) and (b) rows without an id (``rows_skipped``), which the sum
 
 from __future__ import annotations
 
+import io
 import posixpath
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -118,6 +121,7 @@ def check(corpus: str, out: str, so: Mapping[str, Any] | None = None, *, expecte
         got.update(mine)
         if Counter(mine) != Counter(present):
             problems.append(f"score file {score} does not hold exactly the ids of {shard}")
+        problems += sidecar_problems(score, mine, so)
     lost = sum((want - got).values())
     dup = sum((got - want).values())
     out_rows = sum(got.values())
@@ -127,6 +131,33 @@ def check(corpus: str, out: str, so: Mapping[str, Any] | None = None, *, expecte
         problems.append(f"{dup} row(s) duplicated or foreign, e.g. {list((got - want))[:5]}")
     return Outcome(rows_in=rows_in, rows_out=out_rows, quarantined=quarantined, lost=lost, duplicated=dup,
                    failed_shards=failed, problems=problems)
+
+
+def sidecar_problems(score: str, ids: list, so: Mapping[str, Any] | None = None) -> list[str]:
+    """What is wrong with the sidecars of the score file ``score`` (whose ids, in order, are ``ids``)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from al_ray.scoring.shard import hash_ids
+    from al_ray.scoring.topk import POSITION_COLUMN, candidates_sidecar_url
+    from al_ray.scoring.writer import ids_sidecar_url
+
+    problems: list[str] = []
+    side = ids_sidecar_url(score)
+    if not storage.exists(side, so):
+        problems.append(f"score file {score} has no id sidecar")
+    else:
+        got = np.load(io.BytesIO(storage.read_bytes(side, so)), allow_pickle=False)
+        if not np.array_equal(got, hash_ids(pa.array(ids, pa.string()))):
+            problems.append(f"id sidecar {side} does not hash the ids of {score}")
+    cand = candidates_sidecar_url(score)
+    if storage.exists(cand, so):
+        t = storage.read_parquet(cand, so, columns=["id", POSITION_COLUMN])
+        for i, pos in zip(t.column("id").to_pylist(), t.column(POSITION_COLUMN).to_pylist()):
+            if not (0 <= pos < len(ids)) or ids[pos] != i:
+                problems.append(f"candidate sidecar {cand} row {i!r} is not row {pos} of {score}")
+                break
+    return problems
 
 
 def assert_invariant(corpus: str, out: str, so: Mapping[str, Any] | None = None, **kw) -> Outcome:
