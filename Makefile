@@ -36,9 +36,11 @@ labelstudio: $(LS_STAMP)
 $(LS_STAMP): | $(STAMP)
 	$(BIN)/python -m tests.servers install-label-studio
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 # Headless Chromium for the report's browser check (tests/driver/test_report.py); installed only when missing.
 browser:
-	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 demo: install
 	$(BIN)/al-ray demo --out $(DEMO_OUT)
