@@ -21,7 +21,7 @@ from al_ray import storage
 from al_ray.errors import ConfigError
 from al_ray.labeling.config import LabelingConfig
 from al_ray.labeling.formats import argilla, labelstudio
-from al_ray.labeling.formats.canonical import dumps_jsonl
+from al_ray.labeling.formats.canonical import dumps_jsonl, jsonl_objects
 from al_ray.layout import ARGILLA_RECORDS_FILE as ARGILLA_RECORDS
 from al_ray.layout import ARGILLA_SETTINGS_FILE as ARGILLA_SETTINGS
 from al_ray.layout import ASSIGNMENTS_FILE as ASSIGNMENTS
@@ -29,6 +29,7 @@ from al_ray.layout import BATCH_JSONL
 from al_ray.layout import EXPORT_SUMMARY_FILE as EXPORT_SUMMARY  # noqa: F401 (dispatch.EXPORT_SUMMARY)
 from al_ray.layout import LS_CONFIG_FILE as LS_CONFIG
 from al_ray.layout import LS_TASKS_FILE as LS_TASKS
+from al_ray.security import scrub
 from al_ray.task import TaskConfig
 
 # Settings that decide who labels what: a completed export is only reused when a call asks for the same.
@@ -174,3 +175,20 @@ def _dumps(obj: Any) -> bytes:
     import json
 
     return json.dumps(obj, ensure_ascii=False, indent=1, default=str).encode("utf-8")
+
+
+def read_assignment_records(url: str, storage_options: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of an export's ``assignments.jsonl`` (one per item and annotator), validated: the one
+    reader the Label Studio push and the simulated annotators share."""
+    from al_ray.errors import InputError
+
+    try:
+        text = storage.read_bytes(url, storage_options).decode("utf-8")
+    except FileNotFoundError as exc:
+        raise InputError("no assignments: export the batch first (`al-ray labels export`)",
+                         location=scrub(url)) from exc
+    objects, problems = jsonl_objects(text, scrub(url))
+    if problems:
+        loc, msg = problems[0]
+        raise InputError(msg, location=loc)
+    return [obj for _, obj in objects]

@@ -23,7 +23,6 @@ from al_ray.labeling.simulation.report import quality_report
 from al_ray.labeling.simulation.sources import gold_from_table
 from al_ray.layout import ASSIGNMENTS_FILE, QUEUE_FILE, SIMULATION_REPORT_FILE, sim_annotator_file
 from al_ray.schemas import VOTE_PREFIX
-from al_ray.security import scrub
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,10 @@ class SimulatedAnnotators:
         """Label the batch as dispatched (``assignments.jsonl`` from ``export_batch``): one canonical
         JSONL file per annotator (``sim_annotator_<k>.jsonl``, k = position in the assignments, never
         the annotator's id), plus ``simulation.json`` with the labels' quality."""
+        from al_ray.labeling.dispatch import read_assignment_records
+
         url = assignments_url or storage.join(batch_dir, ASSIGNMENTS_FILE)
-        try:
-            text = storage.read_bytes(url, storage_options).decode("utf-8")
-        except FileNotFoundError as exc:
-            raise InputError("no assignments: run export_batch first", location=scrub(url)) from exc
-        objects, problems = jsonl_objects(text, scrub(url))
-        if problems:
-            loc, msg = problems[0]
-            raise InputError(msg, location=loc)
-        assignments = [obj for _, obj in objects]
+        assignments = read_assignment_records(url, storage_options)
         rows = self.annotate(assignments)
         annotators = list(dict.fromkeys(r["annotator_id"] for r in rows))
         files = []

@@ -31,16 +31,9 @@ def annotate_batch(*, batch_dir: str, gold_url: str, out_url: str, task: Any, ki
     kept out of the folder annotation files are collected from)."""
     gold = read_gold(gold_url, storage_options)
     sim = make_simulator(gold, task.labels, kind=kind, flip_prob=flip_prob, rng=rng)
-    a_url = storage.join(batch_dir, ASSIGNMENTS_FILE)
-    try:
-        text = storage.read_bytes(a_url, storage_options).decode("utf-8")
-    except FileNotFoundError as exc:
-        raise InputError("no assignments: run export_batch first", location=scrub(a_url)) from exc
-    objects, problems = jsonl_objects(text, scrub(a_url))
-    if problems:
-        loc, msg = problems[0]
-        raise InputError(msg, location=loc)
-    rows = sim.annotate([obj for _, obj in objects])
+    from al_ray.labeling.dispatch import read_assignment_records
+
+    rows = sim.annotate(read_assignment_records(storage.join(batch_dir, ASSIGNMENTS_FILE), storage_options))
     storage.write_bytes_atomic(out_url, dumps_jsonl(rows), storage_options)
     quality = quality_report(rows, {r["id"]: sim.reference(r["id"]) for r in rows}, sim.labels)
     quality["simulator"] = sim.describe()

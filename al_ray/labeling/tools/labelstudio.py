@@ -40,7 +40,6 @@ from al_ray.labeling import dispatch
 from al_ray.labeling.batch import Batch, read_batch
 from al_ray.labeling.config import LabelingConfig
 from al_ray.labeling.formats import labelstudio as ls_format
-from al_ray.labeling.formats.canonical import jsonl_objects
 from al_ray.labeling.ingest import ImportResult
 from al_ray.labeling.tools.labelstudio_api import LabelStudioClient, LabelStudioError, LabelStudioUnavailable
 from al_ray.labeling.tools.settings import LabelStudioSettings
@@ -138,14 +137,8 @@ def check_labels(project: Mapping[str, Any], task: TaskConfig, client: LabelStud
 
 def read_assignments(export_dir: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
     """{item id: annotators it is assigned to}, from the export's assignments.jsonl."""
-    url = storage.join(export_dir, dispatch.ASSIGNMENTS)
-    if not storage.exists(url, storage_options):
-        raise InputError("no assignments: export the batch first (`al-ray labels export`)", location=scrub(url))
-    objects, problems = jsonl_objects(storage.read_bytes(url, storage_options).decode("utf-8"), scrub(url))
-    if problems:
-        raise InputError(problems[0][1], location=problems[0][0])
     out: dict[str, list[str]] = {}
-    for _, obj in objects:
+    for obj in dispatch.read_assignment_records(storage.join(export_dir, dispatch.ASSIGNMENTS), storage_options):
         out.setdefault(str(obj["id"]), []).append(str(obj["annotator_id"]))
     return out
 
