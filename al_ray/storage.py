@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from al_ray.errors import StorageError
+from al_ray.errors import InputError, StorageError
 from al_ray.security import scrub
 
 DONE_SUFFIX = ".done"
@@ -81,7 +81,11 @@ def write_bytes_atomic(url: str, data: bytes, storage_options: Mapping[str, Any]
         else:
             # One PUT: object stores make an object visible only once it is complete.
             fs.pipe_file(path, data)
-    except OSError as exc:
+    except (NotADirectoryError, IsADirectoryError, FileExistsError) as exc:
+        # the location itself cannot hold the file (a path through a file, a folder where the file
+        # goes): the user's input, exit 2, and retrying cannot help
+        raise InputError(f"cannot write {scrub(url)}: {scrub(str(exc))}") from exc
+    except OSError as exc:  # the store failing (after s3fs's own retries): exit 4, retrying may help
         raise StorageError(f"cannot write {scrub(url)}: {scrub(str(exc))}") from exc
 
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from al_ray import storage
-from al_ray.errors import StorageError
+from al_ray.errors import InputError, StorageError
 from al_ray.scoring.job import run_scoring
 from al_ray.testing import invariants
 from al_ray.testing.faults import fast_config, fill_disk, write_corpus_local
@@ -32,7 +32,8 @@ def test_unwritable_output_fails_before_any_engine_starts(ray_cluster, tmp_path,
     blocker.write_text("not a directory")
     out = blocker / "scores"
     t0 = time.monotonic()
-    with pytest.raises(StorageError) as ei:
+    # a path through a file is the user's input (InputError, exit 2), not a failing store (StorageError, 4)
+    with pytest.raises(InputError) as ei:
         run_scoring(fast_config(minilm_classifier_dir), str(tmp_path / "corpus"), str(out), progress=False)
     assert f"cannot write {out}/_summary.json" in str(ei.value) and "Not a directory" in str(ei.value)
     assert time.monotonic() - t0 < 30  # no engine was started, no shard scored three times
