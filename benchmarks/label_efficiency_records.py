@@ -34,7 +34,8 @@ def all_tasks() -> tuple[str, ...]:
 
 def hardware_summary(machine: dict[str, Any]) -> str:
     """One line for a cell: where its training ran (train_round picks CUDA when one is visible)."""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in machine.get("lscpu", []) if ln.startswith("Model name")), "?")
+    cpu = machine.get("cpu_model") or next(  # older files kept lscpu's lines instead
+        (ln.split(":", 1)[1].strip() for ln in machine.get("lscpu", []) if ln.startswith("Model name")), "?")
     gpu = machine.get("gpu") or "none (CPU only)"
     where = "CPU" if gpu.startswith("none") else f"GPU {gpu}"
     return f"training on {where}; evaluation on CPU ({machine.get('nproc')} x {cpu})"
