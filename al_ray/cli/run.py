@@ -152,12 +152,27 @@ def seconds_table(rounds: list[dict], steps: tuple[str, ...]) -> Table | None:
 def report_cmd(
     run: str = typer.Argument(..., help="Run location."),
     out: Optional[str] = typer.Option(None, help="Where to write the HTML (default RUN/report.html)."),
+    cost_per_hour: Optional[float] = typer.Option(None, help="Machine price per hour (> 0): adds "
+                                                  "a cost column (default: the run config's report.cost_per_hour)."),
+    references: Optional[Path] = typer.Option(None, help="YAML/JSON file of reference arms to draw beside the loop: "
+                                              "random: [[labels, kappa], ...], crowd: kappa, source: text "
+                                              "(default: the run config's report.references)."),
     storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Write an HTML report with plots of a run."""
     from al_ray.driver.report import write_report
 
-    console.print(write_report(run, out, parse_storage_options(storage_options)))
+    if cost_per_hour is not None and not cost_per_hour > 0:
+        raise typer.BadParameter(f"{cost_per_hour:g} is not a price; give a number above 0",
+                                 param_hint="'--cost-per-hour'")
+    refs = None
+    if references is not None:
+        from al_ray import config_io
+        from al_ray.driver.config import ReportReferences
+
+        refs = config_io.load(ReportReferences, str(references)).model_dump(mode="json")
+    console.print(write_report(run, out, parse_storage_options(storage_options), references=refs,
+                               cost_per_hour=cost_per_hour))
 
 
 def demo_cmd(

@@ -77,6 +77,37 @@ class SimulationConfig(BaseModel):
     flip_prob: float = Field(0.05, ge=0, le=1, description="Per-expert chance of not giving the majority label.")
 
 
+class ReportReferences(BaseModel):
+    """Reference arms to draw beside the loop's curve. They are separate runs (random selection on the
+    same test split, a model trained on crowd labels), so a run cannot measure them itself; whoever
+    ran them writes the figures here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    random: list[tuple[int, float]] = Field(
+        default_factory=list, description="[labels used, holdout kappa] points of random selection, same recipe.")
+    crowd: float | None = Field(None, ge=-1, le=1, description="Holdout kappa of a model trained on crowd labels.")
+    source: str = Field("", description="Where the references come from (shown under the plot).")
+
+    @field_validator("random")
+    @classmethod
+    def _kappas_in_range(cls, pts: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        for n, k in pts:
+            if n < 0 or not -1 <= k <= 1:
+                raise ValueError(f"[{n}, {k}]: labels used must be >= 0 and kappa within [-1, 1]")
+        return pts
+
+
+class ReportConfig(BaseModel):
+    """What the HTML report needs that a run does not measure: a price, and reference arms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cost_per_hour: float | None = Field(
+        None, gt=0, description="Price of the machine per hour; the report's cost column is wall time x this.")
+    references: ReportReferences | None = None
+
+
 class ColdStartConfig(BaseModel):
     """``selection.cold_start``: the strategy of the first rounds, before labels exist.
 
@@ -141,6 +172,7 @@ class RunConfig(BaseModel):
         "waits for their labels.",
     )
     stopping: StoppingConfig = Field(default_factory=StoppingConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig, description="Price and reference arms for the report.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options for every URL.")
 
     @property

@@ -257,3 +257,38 @@ def test_report_renders_in_chromium_without_broken_images_or_overflow(run_dir, t
     from PIL import Image
 
     assert Image.open(shot).size == (1280, 2000)
+
+
+def test_price_and_references_come_from_the_run_config(run_dir):
+    """A run config's `report` section is what the report draws when nothing else is given."""
+    mf = RunLayout(str(run_dir)).manifest
+    data = json.loads(Path(mf).read_text())
+    data.pop("references")
+    data["config"]["report"] = {"cost_per_hour": 3.6,
+                                "references": {"random": [[10, 0.25]], "crowd": 0.5, "source": "config"}}
+    Path(mf).write_text(json.dumps(data))
+    d = collect(str(run_dir))
+    assert d["cost_per_hour"] == 3.6 and d["references"] == {"random": [(10.0, 0.25)], "crowd": 0.5, "source": "config"}
+
+
+def test_report_command_takes_a_price_and_a_references_file(run_dir, tmp_path):
+    from tests.cli.conftest import run_cli
+
+    refs = tmp_path / "refs.yaml"
+    refs.write_text("random: [[12, 0.31], [20, 0.52]]\ncrowd: 0.47\nsource: my random arm\n")
+    res = run_cli("report", str(run_dir), "--references", str(refs), "--cost-per-hour", "3.6")
+    assert res.code == 0, res.output
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "Cost = wall seconds × $3.6 per hour." in page and "(from my random arm)" in page
+    refs.write_text("random: [[12, 1.5]]\n")  # a kappa above 1: bad input, named
+    res = run_cli("report", str(run_dir), "--references", str(refs))
+    assert res.code == 2 and "Traceback" not in res.output, res.output
+    assert str(refs) in res.stderr and "kappa within [-1, 1]" in res.stderr
+
+
+def test_run_config_refuses_a_bad_report_section():
+    base = {"task": {"labels": ["a", "b"]}, "corpus": {"url": "/c"}}
+    with pytest.raises(Exception, match="cost_per_hour"):
+        config_io.build(RunConfig, {**base, "report": {"cost_per_hour": -1}})
+    with pytest.raises(Exception, match="referencez"):
+        config_io.build(RunConfig, {**base, "report": {"referencez": {}}})
