@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -33,6 +33,9 @@ class RunContext:
     layout: RunLayout
     manifest: Manifest
     log: Callable[[str], None]
+    # The holdout's gold labels, read once per process: the file is fixed for the run, and three
+    # steps of every round (scoring's candidate count, evaluate, the excluded ids) need it.
+    holdout_cache: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def so(self) -> dict[str, Any]:
@@ -169,10 +172,12 @@ def _holdout(ctx: RunContext) -> dict[str, str]:
     url = ctx.config.corpus.holdout_url
     if not url:
         return {}
-    t = read_gold(url, ctx.so, required=(ID, "label"))
-    if "split" in t.schema.names:
-        t = t.filter(pc.equal(t["split"], SPLIT_TEST))
-    return dict(zip([str(i) for i in t[ID].to_pylist()], t["label"].to_pylist()))
+    if url not in ctx.holdout_cache:
+        t = read_gold(url, ctx.so, required=(ID, "label"))
+        if "split" in t.schema.names:
+            t = t.filter(pc.equal(t["split"], SPLIT_TEST))
+        ctx.holdout_cache[url] = dict(zip([str(i) for i in t[ID].to_pylist()], t["label"].to_pylist()))
+    return ctx.holdout_cache[url]
 
 
 def expert_kappa_so_far(ctx: RunContext, r: int) -> float | None:

@@ -29,3 +29,27 @@ def test_evaluate_reads_score_files_and_counts_missing(tmp_path):
     res = evaluate_against(str(tmp_path), {"a": "x", "b": "x", "c": "y", "zz": "x"}, ["x", "y"])
     assert res["n"] == 3 and res["missing"] == 1
     assert res["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_the_holdout_is_read_once_per_run(tmp_path):
+    """Three steps of every round need the holdout's gold labels; the file is fixed, so it is read once."""
+    import pyarrow.parquet as pq
+
+    from al_ray import config_io
+    from al_ray.driver import steps
+    from al_ray.driver.config import RunConfig
+    from al_ray.driver.manifest import Manifest
+    from al_ray.layout import RunLayout
+
+    gold = tmp_path / "gold"
+    gold.mkdir()
+    pq.write_table(pa.table({"id": [1, 2, 3], "label": ["a", "b", "a"], "split": ["test", "train", "test"]}),
+                   gold / "gold.parquet")
+    cfg = config_io.build(RunConfig, {"task": {"labels": ["a", "b"]},
+                                      "corpus": {"url": str(tmp_path / "c"), "holdout_url": str(gold)}})
+    layout = RunLayout(str(tmp_path / "run"))
+    ctx = steps.RunContext(config=cfg, layout=layout, manifest=Manifest.open(layout, cfg.model_dump(mode="json")),
+                           log=lambda m: None)
+    assert steps._holdout(ctx) == {"1": "a", "3": "a"}
+    (gold / "gold.parquet").unlink()  # a second read would now fail
+    assert steps._holdout(ctx) == {"1": "a", "3": "a"}
