@@ -16,6 +16,11 @@ Given a target wall time instead of an engine count, it solves for the fewest en
 Every input is tagged with where it came from — "measured" (a benchmark JSON), "given" (a flag)
 or "assumed" (a default) — and the result reports the tags, because a plan built on an assumed
 throughput is a guess and should say so.
+
+Beside the engine costs the plan states the driver's own measured costs at its shard count
+(planning, a resume, the candidate-pool merge; ``al_ray.planner_driver_costs``): each scaled from
+benchmark measurements, marked "extrapolated" outside the measured shard counts, and named with its
+result file, date and machine. They are not added to the wall time or the GPU-hours.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Mapping
 
 from al_ray.errors import ConfigError, InputError
+from al_ray.planner_driver_costs import DriverCost, driver_costs
 from al_ray.storage import read_json
 
 Source = Literal["measured", "given", "assumed"]
@@ -77,6 +83,7 @@ class Plan:
     n_shards: int
     inputs: dict[str, Figure] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    driver: list[DriverCost] = field(default_factory=list)  # measured driver costs at n_shards
 
     @property
     def assumed(self) -> list[str]:
@@ -92,6 +99,7 @@ class Plan:
         d["assumed"] = self.assumed
         d["measured"] = self.measured
         d["wall_h"] = self.wall_s / 3600
+        d["driver"] = [{**asdict(c), "peak_rss_mib": c.peak_rss_mib} for c in self.driver]
         return d
 
 
@@ -304,7 +312,7 @@ def plan_capacity(
     return Plan(
         rows=float(rows), engines=engines, gpus=engines * gpe, rate_rows_per_s_per_engine=rate,
         work_engine_s=work, wall_s=wall, wall_s_upper=wall + shard_time, gpu_hours=hours,
-        cost=cost(hours, price), n_shards=shards, inputs=inputs, notes=notes,
+        cost=cost(hours, price), n_shards=shards, inputs=inputs, notes=notes, driver=driver_costs(shards),
     )
 
 
@@ -340,3 +348,36 @@ def render_plan(plan: Plan, console: Any | None = None) -> None:
         console.print(f"[yellow]assumed (not measured):[/] {', '.join(plan.assumed)}")
     for note in plan.notes:
         console.print(f"note: {note}")
+    if plan.driver:
+        render_driver_costs(plan.driver, plan.n_shards, console)
+
+
+def render_driver_costs(costs: list[DriverCost], n_shards: int, console: Any) -> None:
+    """The driver's measured costs at the plan's shard count, each with its scaling and its source."""
+    from rich.table import Table
+
+    t = Table(title=f"driver: measured costs at {n_shards:,} shards "
+                    "(not in the wall time or GPU-hours above)")
+    t.add_column("step", overflow="fold")
+    t.add_column("time", justify="right")
+    t.add_column("driver peak RSS", justify="right")
+    t.add_column("scaling")
+    t.add_column("how", overflow="fold")
+    t.add_column("measured in", overflow="fold")
+    colours = {"measured": "green", "interpolated": "green", "extrapolated": "yellow"}
+    for c in costs:
+        took = f"{c.seconds:,.1f} s" if c.seconds < 60 else f"{c.seconds:,.0f} s ({c.seconds / 60:,.1f} min)"
+        t.add_row(c.step, took, f"{c.peak_rss_mib:,.0f} MiB", f"[{colours[c.scaling]}]{c.scaling}[/]",
+                  c.method, f"{c.source.rsplit('/', 1)[-1]}, {c.date[:10]}")
+    console.print(t)
+    extrapolated = [c.key for c in costs if c.scaling == "extrapolated"]
+    if extrapolated:
+        console.print("[yellow]extrapolated (outside the measured shard counts):[/] "
+                      + ", ".join(extrapolated))
+    sources: dict[tuple[str, str, str], list[DriverCost]] = {}
+    for c in costs:
+        sources.setdefault((c.source, c.date, c.machine), []).append(c)
+    for (source, date, machine), group in sources.items():
+        console.print(f"{source} ({date}; {machine}):")
+        for c in group:
+            console.print(f"  {c.key}: {c.conditions}")

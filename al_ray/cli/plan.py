@@ -1,4 +1,5 @@
-"""CLI: ``al-ray plan``: turn a measured throughput into cluster size, wall time and cost."""
+"""CLI: ``al-ray plan``: turn a measured throughput into cluster size, wall time and cost, and state
+the driver's measured costs (planning, resume, candidate-pool merge) at the plan's shard count."""
 
 from __future__ import annotations
 
@@ -50,7 +51,12 @@ def plan_cmd(
     max_engines: Optional[int] = typer.Option(None, help="Refuse plans above this many engines."),
     json_out: Optional[str] = typer.Option(None, "--json", help="Also write the plan as JSON here."),
 ) -> None:
-    """Turn a measured per-engine throughput into cluster size, wall time and cost."""
+    """Turn a measured per-engine throughput into cluster size, wall time and cost.
+
+    Beside them: the driver's measured costs (planning, resume, candidate-pool merge) scaled to the
+    plan's shard count, each with its benchmark file, date and machine; "extrapolated" outside the
+    measured shard counts.
+    """
     from al_ray.planner import Throughput, plan_capacity, render_plan, throughput_from_benchmark
     from al_ray.storage import write_json_atomic
 
