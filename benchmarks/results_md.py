@@ -6,12 +6,14 @@ A table in RESULTS.md that comes from a result file sits between two markers::
     | ... the table ... |
     <!-- /generated -->
 
-and NAME is one entry of ``BLOCKS`` below: the JSON under benchmarks/results/ and the benchmark's
-own function that formats it. ``python -m benchmarks.results_md`` rewrites every marked block from
-its file; ``--check`` changes nothing and exits 1 when a block differs from what its file gives
-(tests/benchmarks/test_results_md.py runs it), so a figure in a marked table cannot drift from
-its source or be edited by hand. Prose around the tables is written by people and says where
-each figure comes from.
+(indented as a whole when the table sits in a list item), and NAME is one entry of ``BLOCKS``
+below: the JSON file(s) under benchmarks/results/ and the function that formats them, the
+benchmark's own or one in benchmarks/results_tables.py. ``python -m benchmarks.results_md``
+rewrites every marked block from its files; ``--check`` changes nothing and exits 1 when a block
+differs from what its files give (tests/benchmarks/test_results_md.py runs it), so a figure in a
+marked table cannot drift from its source or be edited by hand. A formatter that reads a key its
+file lacks fails with ``MissingKey``, naming the file and the key. Prose around the tables is
+written by people and says where each figure comes from.
 """
 
 from __future__ import annotations
@@ -21,15 +23,18 @@ import importlib
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent
 RESULTS_MD = ROOT / "RESULTS.md"
 RESULTS_DIR = ROOT / "results"
 
-# name -> (result file, "module:function" that turns its JSON into Markdown)
-BLOCKS: dict[str, tuple[str, str]] = {
+# name -> (result file or files, "module:function" that turns their JSON into Markdown; a function
+# given several files gets one argument per file, in this order)
+_T = "benchmarks.results_tables"
+BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "recipe_ablation": ("recipe_ablation.json", "benchmarks.bench_recipe:markdown_table"),
     "label_efficiency_small": ("label_efficiency-small.json", "benchmarks.bench_label_efficiency:markdown_table"),
     "scout_calibration": ("scout_calibration.json", "benchmarks.bench_scout_calibration:markdown_table"),
@@ -37,12 +42,54 @@ BLOCKS: dict[str, tuple[str, str]] = {
     "gate_shares": ("gate.json", "benchmarks.bench_gate:share_table"),
     "pool_sidecars_quick": ("pool_sidecars-quick.json", "benchmarks.bench_pool_sidecars:markdown_table"),
     "pool_sidecars_200x50k": ("pool_sidecars-200x50k.json", "benchmarks.bench_pool_sidecars:markdown_table"),
+    "label_efficiency_full": ("label_efficiency.json", f"{_T}:label_efficiency_table"),
+    "label_efficiency_curve": ("label_efficiency.json", f"{_T}:label_efficiency_curve"),
+    "label_efficiency_replicates": ("label_efficiency.json", f"{_T}:label_efficiency_replicates"),
+    "recipe_contrastive": ("recipe_ablation.json", f"{_T}:recipe_contrastive_table"),
+    # not marked in RESULTS.md until scoring_full.json is rerun: the present file predates the keys it reads
+    "scoring_full": ("scoring_full.json", f"{_T}:scoring_table"),
+    "actors": ("actors.json", f"{_T}:actors_table"),
+    "selection_extract": ("selection.json", f"{_T}:selection_extract_table"),
+    "selection_stages": ("selection.json", f"{_T}:selection_stages_table"),
+    "faults": ("faults.json", f"{_T}:faults_table"),
+    "scoring_driver": ("scoring_driver.json", f"{_T}:scoring_driver_table"),
+    "gpu_transformers": ("transformers_gpu.json", f"{_T}:gpu_table"),
+    "gpu_planners": (("transformers_gpu-old-planner.json", "transformers_gpu-fill025.json",
+                      "transformers_gpu.json"), f"{_T}:gpu_planner_table"),
+    "plan_1e9_h100": ("plan-1e9-h100-transformers.json", f"{_T}:plan_table"),
 }
 
-_BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /generated -->)", re.S)
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                    r"(?P<close>\n(?P=indent)<!-- /generated -->)", re.S | re.M)
 
 
-def _formatter(spec: str) -> Callable[[dict], str]:
+class MissingKey(KeyError):
+    """A formatter read a key that its result file does not have."""
+
+    def __str__(self) -> str:  # KeyError's own str() is the repr of its argument
+        return str(self.args[0])
+
+
+class Record(dict):
+    """One JSON object of a result file. A missing key raises MissingKey naming the file, the key and
+    the keys the object does have: a bare KeyError would name only the key, and a formatter can
+    read several files."""
+
+    def __init__(self, file: str, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.file = file
+
+    def __missing__(self, key: str):
+        raise MissingKey(f"benchmarks/results/{self.file}: no key {key!r} in an object with keys "
+                         f"{', '.join(map(repr, self)) or '(none)'}")
+
+
+def load(file: str, results_dir: Path = RESULTS_DIR) -> dict:
+    """A result file whose every object is a Record."""
+    return json.loads((results_dir / file).read_text(), object_pairs_hook=lambda pairs: Record(file, pairs))
+
+
+def _formatter(spec: str) -> Callable[..., str]:
     module, func = spec.split(":")
     return getattr(importlib.import_module(module), func)
 
@@ -51,8 +98,17 @@ def render_block(name: str, results_dir: Path = RESULTS_DIR) -> str:
     if name not in BLOCKS:
         raise KeyError(f"RESULTS.md marks a block {name!r} that benchmarks/results_md.py does not know "
                        f"(known: {sorted(BLOCKS)})")
-    file, spec = BLOCKS[name]
-    return _formatter(spec)(json.loads((results_dir / file).read_text())).rstrip("\n")
+    files, spec = BLOCKS[name]
+    files = (files,) if isinstance(files, str) else files
+    try:
+        return _formatter(spec)(*(load(f, results_dir) for f in files)).rstrip("\n")
+    except MissingKey as exc:
+        raise MissingKey(f"block {name!r} ({spec}): {exc}") from exc
+
+
+def blocks(text: str) -> dict[str, str]:
+    """The body of every marked block in ``text``, by name, without the block's indentation."""
+    return {m.group("name"): textwrap.dedent(m.group("body")) for m in _BLOCK.finditer(text)}
 
 
 def regenerate(text: str, results_dir: Path = RESULTS_DIR) -> tuple[str, list[str]]:
@@ -60,10 +116,10 @@ def regenerate(text: str, results_dir: Path = RESULTS_DIR) -> tuple[str, list[st
     changed: list[str] = []
 
     def sub(m: re.Match) -> str:
-        body = render_block(m.group("name"), results_dir)
+        body = textwrap.indent(render_block(m.group("name"), results_dir), m.group("indent"))
         if body != m.group("body"):
             changed.append(m.group("name"))
-        return m.group(1) + body + m.group(4)
+        return m.group("indent") + m.group("open") + body + m.group("close")
 
     return _BLOCK.sub(sub, text), changed
 
