@@ -93,6 +93,8 @@ RECIPES: dict[str, dict[str, Any] | None] = {
     # SetFit's two stages on the LoRA model: cosine loss over pairs (20 per example, 150..300 steps),
     # then the logistic head on the tuned embeddings (al_ray.finetune.contrastive)
     "contrastive": {"recipe": "contrastive", "min_steps": 150},
+    # a larger step budget: does training longer help where 150 steps are already ~5 epochs (500 labels)?
+    "steps400": {"min_steps": 400, "head_init": "keep"},
 }
 SPAM_TASK = {"name": "sms-spam", "labels": ["ham", "spam"], "positive_label": "spam",
              "label_descriptions": {"ham": "an ordinary personal text message between friends or family",
