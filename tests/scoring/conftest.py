@@ -7,7 +7,6 @@ module and closed explicitly at teardown.
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from al_ray.scoring.config import ScoringConfig
+from al_ray.testing.faults import make_texts  # noqa: F401 (the scoring tests import it from here)
 from al_ray.task import TaskConfig
 
 # Ray 2.60 turns token auth on for any new head node once ~/.ray/auth_token exists (a local
@@ -23,15 +23,7 @@ from al_ray.task import TaskConfig
 # (The proper home for this is tests/servers.py / tests/conftest.py: reported to the lead.)
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-WORDS = ("good great nice kind lovely fine happy calm bad awful idiot hate stupid ugly angry rude "
-         "the a of to and in is you we they this that movie food day weather friend").split()
-
 GEN_PROMPT = "Is this text safe or unsafe?\nText: {text}\nAnswer:"
-
-
-def make_texts(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 25))) for _ in range(n)]
 
 
 def write_shard(path, ids, texts, row_group_size: int = 256, id_type=pa.string(), text_type=pa.string()) -> str:
