@@ -112,12 +112,21 @@ def remove_stale_temp_files(url: str, storage_options: Mapping[str, Any] | None 
 
 def read_bytes(url: str, storage_options: Mapping[str, Any] | None = None) -> bytes:
     fs, path = resolve(url, storage_options)
+    # s3fs's cat_file sends a HEAD for the size before every GET, to split large objects into ranged
+    # GETs. What is read whole here is small (JSON, id sidecars, markers), so one GET: on a resume over
+    # 10K shards' sidecars that halved the requests and took 180 s down to 77 s (RESULTS.md 5d).
+    one_request = {"max_concurrency": 1} if _is_s3(fs) else {}
     try:
-        return fs.cat_file(path)
+        return fs.cat_file(path, **one_request)
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise StorageError(f"cannot read {scrub(url)}: {scrub(str(exc))}") from exc
+
+
+def _is_s3(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    return "s3" in protocol
 
 
 def write_json_atomic(url: str, obj: Any, storage_options: Mapping[str, Any] | None = None) -> None:

@@ -50,6 +50,14 @@ BENCHES: tuple[Bench, ...] = (
           ("--sizes", "10000", "--out", "{results}/scoring_driver-quick.json"), (),
           {"quick": ("scoring_driver-quick.json",), "full": ("scoring_driver.json",)},
           {"quick": 1800, "full": 3600}),
+    # issue 16: find_duplicate_ids over 1e8 ids in 10K sidecars (quick: 1e7 ids, ~20 s)
+    Bench("duplicate_check", "benchmarks.bench_duplicate_check", ("--quick",), ("--full",),
+          {"quick": ("duplicate_check-quick.json",), "full": ("duplicate_check.json",)},
+          {"quick": 600, "full": 3600}),
+    # issue 16: the scoring driver on moto's S3 server, requests counted per phase (quick: 200 shards, ~1 min)
+    Bench("scoring_driver_s3", "benchmarks.bench_scoring_driver_s3", ("--quick",), ("--full",),
+          {"quick": ("scoring_driver_s3-quick.json",), "full": ("scoring_driver_s3.json",)},
+          {"quick": 900, "full": 5400}),
     Bench("actors", "benchmarks.bench_actors", ("--quick",), ("--full",),
           {"quick": ("actors-quick.json",), "full": ("actors.json",)},
           {"quick": 1200, "full": 3600}),

@@ -15,6 +15,10 @@ body) works. Each request is matched against a thread-safe *plan* of rules, firs
 
 A rule fires ``times`` times (``None``: for ever). Every injected fault is recorded in
 ``proxy.events``. Loopback only; the server thread stops at ``close()``.
+
+Every request is also counted by (method, kind) (``request_kind``: "list" for a listing, else the
+method in lower case), faults included: ``proxy.counts()`` is a snapshot, ``reset()`` zeroes it. The
+benchmarks use it to show how many LIST/GET/HEAD/PUT requests a phase made.
 """
 
 from __future__ import annotations
@@ -24,11 +28,31 @@ import re
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+# query parameters of a bucket-level GET that are still a listing (ListObjects v1 and v2's own)
+_LIST_PARAMS = {"prefix", "delimiter", "marker", "max-keys", "encoding-type", "continuation-token",
+                "start-after", "fetch-owner", "list-type", "versions", "key-marker", "version-id-marker"}
+
+
+def request_kind(method: str, target: str) -> str:
+    """What an S3 request is, from its method and request target (path and query, path-style):
+    "list" for ListObjects (v2: the query has ``list-type``; v1 or versions: a GET of the bucket itself
+    with only listing parameters) and ListBuckets (GET /); otherwise the method in lower case
+    ("get", "head", "put", "post", "delete")."""
+    parts = urlsplit(target)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    if "list-type" in query:
+        return "list"
+    if method == "GET" and "/" not in parts.path.strip("/") and set(query) <= _LIST_PARAMS:
+        return "list"  # /bucket (or /bucket/, or /) with no sub-resource such as ?location or ?acl
+    return method.lower()
 
 
 @dataclass
@@ -69,6 +93,7 @@ class FaultProxy:
         self._rules: list[Rule] = []
         self.events: list[Event] = []
         self.requests = 0
+        self._counts: Counter[tuple[str, str]] = Counter()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,6 +119,7 @@ class FaultProxy:
             def _handle(self) -> None:
                 body = self._body()
                 path = urlsplit(self.path).path
+                proxy._count(self.command, self.path)
                 rule = proxy._match(self.command, path)
                 if rule is not None:
                     proxy._record(self.command, path, rule)
@@ -173,6 +199,25 @@ class FaultProxy:
             self._rules.clear()
             self.events.clear()
             self.requests = 0
+            self._counts.clear()
+
+    # -- the request counter --------------------------------------------------------------------
+    def _count(self, method: str, target: str) -> None:
+        key = (method, request_kind(method, target))
+        with self._lock:
+            self._counts[key] += 1
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """A snapshot of the requests seen since the start or the last ``reset``: (method, kind) -> n."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counts(self) -> dict[tuple[str, str], int]:
+        """Zero the counter only (the fault plan stays); returns what it held."""
+        with self._lock:
+            snap = dict(self._counts)
+            self._counts.clear()
+            return snap
 
     def _match(self, method: str, path: str) -> Rule | None:
         with self._lock:
