@@ -18,7 +18,7 @@ batch 16, max 128 tokens):
   d  expert   every train-split item with the expert (majority) label: the upper bound
 
 (b), (c), (d) train in-process and are evaluated in-process with transformers on the merged
-checkpoint. (c) and (d) train on ~13.8K items: 1 epoch instead of 5 (``--cd-epochs``), otherwise the
+checkpoint. (c) and (d) train on ~13.8K items: 1 epoch instead of the recipe's (``--cd-epochs``), otherwise the
 same recipe; see RESULTS.md for why. Metric: Cohen's kappa against the experts on the test split.
 
 Usage::
@@ -79,7 +79,7 @@ class Settings:
     rounds: int  # arm (a): labelling rounds
     batch_size: int  # arm (a): items per round; rounds * batch_size is the budget
     b_sizes: tuple[int, ...]  # arm (b): random-label budgets (the last one = the loop's budget)
-    epochs: int = 5  # (a), (b): the DESIGN.md recipe
+    epochs: int | None = None  # (a), (b): None = FinetuneConfig's default (the loop's, from configs/davidson-*.yaml)
     min_steps: int | None = None  # (a)-(d): None = FinetuneConfig's default step budget (the loop's too)
     cd_epochs: int = 1  # (c), (d): ~13.8K items, one pass (see module docstring)
     cd_max_items: int | None = None  # cap (c)/(d) training items (quick mode only)
@@ -294,7 +294,7 @@ def kappa_against(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str
 
 
 def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequence[str], labels: Sequence[str],
-                       out: Path, *, epochs: int, seed: int, st: Settings) -> dict[str, Any]:
+                       out: Path, *, epochs: int | None, seed: int, st: Settings) -> dict[str, Any]:
     """Fine-tune with the recipe (train_round, classifier mode) and measure kappa on the test split."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -307,7 +307,8 @@ def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequ
     pq.write_table(pa.table({"id": [str(i) for i in ids], "text": list(texts), "label": list(labels),
                              "round": [0] * len(ids)}), lab_file)
     steps = {} if st.min_steps is None else {"min_steps": st.min_steps}
-    cfg = FinetuneConfig(epochs=epochs, batch_size=16, max_length=128, class_weighting="balanced", seed=seed,
+    cfg = FinetuneConfig(**({} if epochs is None else {"epochs": epochs}), batch_size=16, max_length=128,
+                         class_weighting="balanced", seed=seed,
                          torch_threads=st.threads, eval_train_loss=False, **steps)
     # the version names the exact training data and recipe: a rerun with the same ones reuses the model
     digest = hashlib.sha256(json.dumps([list(map(str, ids)), list(labels), cfg.model_dump(mode="json")],
@@ -321,7 +322,7 @@ def train_and_evaluate(split: Split, base: Path, ids: Sequence[str], texts: Sequ
     t_eval = time.perf_counter() - t0
     m = res.metrics
     return {**kappa_against(split.test_gold, pred, split.labels), "n_labels": len(ids),
-            "class_counts": m.get("class_counts"), "epochs": epochs, "steps": m.get("steps"),
+            "class_counts": m.get("class_counts"), "epochs": cfg.epochs, "steps": m.get("steps"),
             "seconds_train": round(t_train, 1), "seconds_eval": round(t_eval, 1),
             "train_resumed": bool(res.resumed)}
 

@@ -28,7 +28,7 @@ def demo_config(*, rounds: int = 3, rows: int = 20000, shards: int = 8, batch_si
         scoring={"mode": "classifier", "backend": "vllm", "workers": workers, "max_input_tokens": 64},
         selection={"strategy": "boundary_pairs", "threads": 1},
         labeling={"overlap_fraction": 1.0},
-        finetune={"epochs": 5, "batch_size": 16, "max_length": 64},
+        finetune={"batch_size": 16, "max_length": 64},
         simulation=SimulationConfig(kind="vote_counts", n_annotators=3, flip_prob=0.03),
     )
 

@@ -139,7 +139,7 @@ def train(lm: LoraModel, inputs: Sequence[str], label_ids: Sequence[int], weight
     obj = _Objective(lm, inputs, weights, config, device)
 
     steps_per_epoch = math.ceil(n / config.batch_size)
-    total_steps = max(steps_per_epoch * config.epochs, config.min_steps)
+    total_steps = config.optimizer_steps(n)
     n_epochs = math.ceil(total_steps / steps_per_epoch)
     log_every = max(1, n_epochs // 10)
     stepper = Stepper(lm, config, total_steps, lr=config.learning_rate_for(lm.mode))

@@ -7,7 +7,7 @@ from al_ray.finetune import FinetuneConfig, vllm_max_lora_rank
 
 def test_defaults_are_the_measured_recipe():
     c = FinetuneConfig()
-    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.epochs, c.batch_size, c.max_length) == (8, 16, 0.1, 5, 16, 128)
+    assert (c.lora_r, c.lora_alpha, c.lora_dropout, c.epochs, c.batch_size, c.max_length) == (8, 16, 0.1, 12, 16, 128)
     assert c.class_weighting == "balanced"
     assert c.target_modules_for("bert") == ["query", "value"]
     assert c.target_modules_for("llama") == ["q_proj", "v_proj", "o_proj", "gate_proj"]
@@ -50,3 +50,9 @@ def test_vllm_max_lora_rank():
     assert vllm_max_lora_rank(4) == 8
     assert vllm_max_lora_rank(9) == 16
     assert vllm_max_lora_rank(1) == 1
+
+
+def test_the_step_budget_has_a_floor_and_grows_with_the_labels():
+    c = FinetuneConfig()  # batch 16, 12 epochs, at least 150 steps
+    assert [c.optimizer_steps(n) for n in (30, 150, 200, 300, 500)] == [150, 150, 156, 228, 384]
+    assert FinetuneConfig(epochs=5, min_steps=0).optimizer_steps(30) == 10  # the recipe before issue 13

@@ -1,6 +1,6 @@
 """Learning from few labels: the default recipe fits a planted, separable task from 30 labels.
 
-The default is a step budget (``min_steps``): 30 labels x 5 epochs are only 10 optimiser steps.
+The default is a step budget (``min_steps``): 30 labels x 12 epochs are only 24 optimiser steps.
 
 The planted task: two topics (cooking, astronomy) whose words never overlap, with label names that
 tell the zero-shot head nothing ("x_class", "y_class"). Any sentence encoder separates the topics;
@@ -77,7 +77,7 @@ def test_default_recipe_learns_the_planted_task_from_30_labels(planted):
                       out_url=str(d / "new"), version="r001-new")
     m = res.metrics
     assert m["head_init"]["head_init"] == "keep"
-    assert m["steps"] == cfg.min_steps  # 30 labels x 5 epochs = 10 steps, raised to the step budget
+    assert m["steps"] == cfg.min_steps  # 30 labels x 12 epochs = 24 steps, raised to the step budget
     assert m["train_accuracy_after"] >= 0.95
     assert _held_out_accuracy(res, base, held_out) >= 0.85  # chance is 0.5
 
@@ -87,7 +87,7 @@ def test_old_recipe_underfits_the_planted_task(planted):
     """5 epochs from the zero-shot head, the recipe before the few-labels change: it must not pass
     the test above (if it did, the planted task would prove nothing)."""
     base, url, held_out, d = planted
-    cfg = FinetuneConfig(torch_threads=1, max_length=32, seed=0, min_steps=0, head_init="keep")
+    cfg = FinetuneConfig(torch_threads=1, max_length=32, seed=0, epochs=5, min_steps=0, head_init="keep")
     res = train_round(cfg, PLANTED, mode="classifier", base_model=str(base), labels=[url],
                       out_url=str(d / "old"), version="r001-old")
     assert res.metrics["steps"] == 10
