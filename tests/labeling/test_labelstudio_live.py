@@ -19,7 +19,7 @@ import yaml
 from al_ray.cli import main
 from al_ray.labeling.tools.labelstudio import offered_labels
 from al_ray.labeling.tools.labelstudio import read_assignments
-from tests.faults.s3_proxy import FaultProxy
+from al_ray.testing.s3_proxy import FaultProxy
 from tests.labeling.conftest import LABELS, batch_rows, write_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.labelstudio]
