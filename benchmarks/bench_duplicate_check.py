@@ -19,15 +19,17 @@ its report names every duplicate it found; the bench compares those ids (and the
 occurrence counts) with the planted set, and the report's ``count``/``extra_rows`` with D.
 
 Memory: the driver's peak RSS is sampled (psutil, every 20 ms) during the check and read from
-VmHWM for the whole run. Each task's peak RSS is what the check's own tasks report
-(``duplicates._peak_rss_mb``: the Ray worker's ru_maxrss), collected by wrapping
-``map_partition``/``reduce_partition`` (the product functions still do all the work; the wrapper
-only appends their stats to a log file). That figure is the worker's high-water mark since it
-started, and it counts the object store's shared pages the worker has touched (its outputs and, in a
-reducer, its zero-copy inputs), so it climbs task after task on a reused worker. The wrapper
-therefore also samples the task's private memory (RssAnon, every 5 ms) and the shared pages
-(RssShmem): the private rise during a task is what the check's design bounds (~200 MB a map task,
-~250 MB a reduce task).
+VmHWM for the whole run. Each task's memory is what the check's own tasks report
+(``duplicates._PrivateMemory``: the worker's private memory, RssAnon, at the task's largest points,
+and its rise over the task), collected by wrapping ``map_partition``/``reduce_partition`` (the
+product functions still do all the work; the wrapper only appends their stats to a log file). The
+wrapper also samples the task's private memory (RssAnon, every 5 ms) and the shared pages
+(RssShmem) itself, a check on the task's own figure: the private rise during a task is what the
+check's design bounds (~200 MB a map task, ~250 MB a reduce task). Result files written before the
+tasks measured their private memory (2026-12-01) hold instead the worker's ru_maxrss
+(``peak_rss_mb_*``, ``task_peak_rss_mb_reported``, the report's ``task_peak_rss_mb``): the worker's
+high-water mark since it started, object-store pages it touched included, which climbs task after
+task on a reused worker and bounds nothing about one task.
 
 Usage::
 
@@ -208,7 +210,7 @@ class _PeakRss:
 
 
 def _proc_status_mb() -> dict[str, float]:
-    """This process's memory from /proc/self/status in MiB (kB / 1024, the unit of ``_peak_rss_mb``):
+    """This process's memory from /proc/self/status in MiB (kB / 1024, as ``duplicates._private_mb``):
     resident (VmRSS), its private part (RssAnon), its shared-memory part (RssShmem: the Ray object
     store pages this worker has touched) and the high-water mark (VmHWM)."""
     out = {}
@@ -255,7 +257,7 @@ class _TaskSampler:
 
 
 def _instrument(log_path: str):
-    """Wrap the check's two task functions so each task's own stats (rows, the ``peak_rss_mb`` it
+    """Wrap the check's two task functions so each task's own stats (rows, the private memory it
     reports) and this bench's 5 ms samples of its private memory are appended to ``log_path``;
     returns a function that restores them. The product functions do all the work."""
     from al_ray.scoring import duplicates
@@ -264,7 +266,8 @@ def _instrument(log_path: str):
 
     def _log(kind: str, stats: dict, sampled: dict) -> None:
         rec = {"kind": kind, "pid": os.getpid(), "rows": stats.get("rows"),
-               "peak_rss_mb": stats.get("peak_rss_mb"), **sampled}
+               "reported_peak_private_mb": stats.get("peak_private_mb"),
+               "reported_private_rise_mb": stats.get("private_rise_mb"), **sampled}
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -294,15 +297,17 @@ def task_figures(log_path: str) -> dict:
     out: dict = {}
     for kind in ("map", "reduce"):
         rs = [r for r in recs if r["kind"] == kind]
-        peaks = [r["peak_rss_mb"] for r in rs]
+        peaks = [r["reported_peak_private_mb"] for r in rs]
         anon = [r.get("peak_anon_mb_sampled", 0.0) for r in rs]
         anon_rise = [r.get("peak_anon_mb_sampled", 0.0) - r.get("anon_start_mb", 0.0) for r in rs]
         out[kind] = {"tasks": len(rs), "worker_pids": len({r["pid"] for r in rs}),
                      "rows_per_task_max": max((r["rows"] for r in rs), default=0),
-                     # what the check reports (duplicates._peak_rss_mb: the worker's ru_maxrss)
-                     "peak_rss_mb_max": round(max(peaks, default=0.0), 1),
-                     "peak_rss_mb_min": round(min(peaks, default=0.0), 1),
-                     "peak_rss_mb_each": [round(p, 1) for p in peaks],
+                     # what the check's tasks report (duplicates._PrivateMemory: RssAnon at their marks)
+                     "reported_peak_private_mb_max": round(max(peaks, default=0.0), 1),
+                     "reported_peak_private_mb_min": round(min(peaks, default=0.0), 1),
+                     "reported_peak_private_mb_each": [round(p, 1) for p in peaks],
+                     "reported_private_rise_mb_max": round(max((r["reported_private_rise_mb"] for r in rs),
+                                                               default=0.0), 1),
                      # this bench's 5 ms samples: private memory (RssAnon) and object-store pages (RssShmem)
                      "peak_private_mb_max": round(max(anon, default=0.0), 1),
                      "peak_private_mb_each": [round(p, 1) for p in anon],
@@ -401,9 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     result["total_seconds"] = round(time.perf_counter() - t_all, 1)
     result["driver_peak_rss_mib"] = round(peak_rss_mib(), 1)  # VmHWM: setup, ray.init and the check
     tasks = result["check"]["tasks"]
-    task_peak = max(tasks["map"]["peak_rss_mb_max"], tasks["reduce"]["peak_rss_mb_max"])
+    task_peak = max(tasks["map"]["reported_peak_private_mb_max"], tasks["reduce"]["reported_peak_private_mb_max"])
     result["verdict"].update(
-        task_peak_rss_mb_reported=task_peak,  # the check's figure: a worker's ru_maxrss, object store pages included
+        task_peak_private_mb_reported=task_peak,  # the check's own figure (its report's task_peak_private_mb)
         task_peak_private_mb=max(tasks["map"]["peak_private_mb_max"], tasks["reduce"]["peak_private_mb_max"]),
         task_private_rise_mb={k: tasks[k]["private_rise_mb_max"] for k in ("map", "reduce")},
         design_task_mb=DESIGN_TASK_MB)
@@ -412,8 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     v, c = result["verdict"], result["check"]
     log(f"{a.shards:,} shards x {a.rows_per_shard:,} ids: check {c['check_seconds']} s (listing "
         f"{c['listing_seconds']} s), setup {result['setup']['seconds']} s, total {result['total_seconds']} s; "
-        f"{c['report']['map_tasks']} map + {c['report']['partitions']} reduce tasks, task peak RSS as reported "
-        f"{task_peak} MB (private peak {v['task_peak_private_mb']} MB, rise {v['task_private_rise_mb']}), "
+        f"{c['report']['map_tasks']} map + {c['report']['partitions']} reduce tasks, task private peak as reported "
+        f"{task_peak} MB (sampled: peak {v['task_peak_private_mb']} MB, rise {v['task_private_rise_mb']}), "
         f"driver peak {result['driver_peak_rss_mib']} MiB; found {v['found_count']}/{v['planted']} planted, "
         f"exact={v['exact']}; load {c['load_avg_at_start']} -> {c['load_avg_at_end']}")
     log(f"wrote {out_json}")

@@ -136,7 +136,7 @@ def child(phase: str, root: str, n: int) -> dict:
             res["resume"].update(shards_skipped_done=s.shards_skipped_done, duplicate_check={
                 "count": d.count, "shards_checked": d.shards_checked, "from_sidecars": d.from_sidecars,
                 "partitions": d.partitions, "map_tasks": d.map_tasks, "rows_checked": d.rows_checked,
-                "task_peak_rss_mb": d.task_peak_rss_mb})
+                "task_peak_private_mb": d.task_peak_private_mb, "task_private_rise_mb": d.task_private_rise_mb})
             s, res["resume_again"] = _measure(lambda: run_scoring(cfg, corpus, out, progress=False))
             res["resume_again"].update(duplicate_check_reused=s.duplicate_ids.reused)
     finally:

@@ -165,7 +165,8 @@ def child(phase: str, bucket: str, endpoint: str, n: int, extra_so: dict | None 
                    failed_shards=len(s.failed_shards), duplicate_check={
                        "count": d.count, "shards_checked": d.shards_checked, "from_sidecars": d.from_sidecars,
                        "partitions": d.partitions, "map_tasks": d.map_tasks, "rows_checked": d.rows_checked,
-                       "reused": d.reused, "error": d.error, "task_peak_rss_mb": d.task_peak_rss_mb})
+                       "reused": d.reused, "error": d.error, "task_peak_private_mb": d.task_peak_private_mb,
+                       "task_private_rise_mb": d.task_private_rise_mb})
     res["vmhwm_bytes"] = int(peak_rss_mib() * 2**20)  # this process's own peak (ru_maxrss keeps the parent's)
     res["rss_at_end_bytes"] = psutil.Process().memory_info().rss
     res["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]

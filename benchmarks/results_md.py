@@ -53,14 +53,22 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "selection_stages": ("selection.json", f"{_T}:selection_stages_table"),
     "faults": ("faults.json", f"{_T}:faults_table"),
     "scoring_driver": ("scoring_driver.json", f"{_T}:scoring_driver_table"),
+    "duplicate_check_quick": ("duplicate_check-quick.json", f"{_T}:duplicate_check_table"),
+    "duplicate_check": ("duplicate_check.json", f"{_T}:duplicate_check_table"),
+    "scoring_driver_s3_quick": ("scoring_driver_s3-quick.json", f"{_T}:scoring_driver_s3_table"),
+    "scoring_driver_s3": ("scoring_driver_s3.json", f"{_T}:scoring_driver_s3_table"),
     "gpu_transformers": ("transformers_gpu.json", f"{_T}:gpu_table"),
     "gpu_planners": (("transformers_gpu-old-planner.json", "transformers_gpu-fill025.json",
                       "transformers_gpu.json"), f"{_T}:gpu_planner_table"),
     "plan_1e9_h100": ("plan-1e9-h100-transformers.json", f"{_T}:plan_table"),
 }
 
-_BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+# The body never runs into another block's markers, so a block without a body or closing marker
+# does not swallow the next block (it fails in regenerate, named, instead).
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)"
+                    r"(?P<body>(?:(?!<!-- /?generated).)*?)"
                     r"(?P<close>\n(?P=indent)<!-- /generated -->)", re.S | re.M)
+_OPEN = re.compile(r"^[ \t]*<!-- generated: ([\w-]+) -->$", re.M)
 
 
 class MissingKey(KeyError):
@@ -121,6 +129,11 @@ def regenerate(text: str, results_dir: Path = RESULTS_DIR) -> tuple[str, list[st
             changed.append(m.group("name"))
         return m.group("indent") + m.group("open") + body + m.group("close")
 
+    matched = [m.group("name") for m in _BLOCK.finditer(text)]
+    broken = [n for n in _OPEN.findall(text) if n not in matched]
+    if broken:
+        raise ValueError(f"generated blocks {broken}: need at least one line of body and a closing "
+                         "'<!-- /generated -->' at the same indentation")
     return _BLOCK.sub(sub, text), changed
 
 

@@ -242,20 +242,99 @@ def faults_table(data: Data) -> str:
 
 # --- section 5b: the scoring driver (results/scoring_driver.json) ------------------------------------
 
+def _task_memory(check: Data) -> tuple[str, str]:
+    """(column header, cell) for the duplicate check's task memory as its report gave it: since
+    2026-12-01 each task's private memory at its largest point (``task_peak_private_mb``); files from
+    before hold the Ray worker's ru_maxrss (``task_peak_rss_mb``), object-store pages included."""
+    if "task_peak_private_mb" in check:
+        return ("largest duplicate-check task, private memory",
+                f"{check['task_peak_private_mb']:,.0f} MiB (rise {check['task_private_rise_mb']:,.0f} MiB)")
+    return "largest duplicate-check task RSS", f"{check['task_peak_rss_mb']:,.0f} MiB"
+
+
 def scoring_driver_table(data: Data) -> str:
     """Section 5b: the driver's steps at each number of shards, its peak RSS and the largest
     duplicate-check task's."""
-    rows = []
+    rows, task_header = [], set()
     for n, size in data["sizes"].items():
         done, half = size["all_done"], size["half_done"]
+        header, task = _task_memory(done["resume"]["duplicate_check"])
+        task_header.add(header)
         rows.append(_row(f"{int(n):,}", f"{done['plan']['seconds']:.2f} s",
                          f"{done['resume']['seconds']:.1f} s", f"{done['resume_again']['seconds']:.1f} s",
                          f"{half['plan']['seconds']:.2f} s",
-                         f"{data['verdict']['peak_rss_bytes'][n] / 2**20:.0f} MiB",
-                         f"{done['resume']['duplicate_check']['task_peak_rss_mb']:.0f} MiB"))
+                         f"{data['verdict']['peak_rss_bytes'][n] / 2**20:.0f} MiB", task))
     return _table(["shards", "plan, all done", "resume: `run_scoring`, all done (incl. duplicate check)",
                    "resume again (report reused)", "plan, half done", "driver peak RSS",
-                   "largest duplicate-check task RSS"], rows)
+                   " / ".join(sorted(task_header))], rows)
+
+
+# --- section 5d: the duplicate check at 1e8 ids (results/duplicate_check*.json) ----------------------
+
+def _load(start: Sequence[float], end: Sequence[float]) -> str:
+    """The 1-minute load average at the start and the end of a step."""
+    return f"{start[0]:.1f} -> {end[0]:.1f}"
+
+
+def duplicate_check_table(data: Data) -> str:
+    """Section 5d: the check over N sidecars with D planted duplicates: what it found against what was
+    planted, its tasks, times (the setup apart), the driver's peak RSS, and each task's memory twice:
+    as the bench sampled it (RssAnon every 5 ms: the peak, and the rise over a task) and as the check's
+    report gave it."""
+    size, check, v, tasks = data["size"], data["check"], data["verdict"], data["check"]["tasks"]
+    report = check["report"]
+    sampled = "; ".join(f"{k} {tasks[k]['peak_private_mb_max']:,.0f} / {tasks[k]['private_rise_mb_max']:,.0f} MiB"
+                        for k in ("map", "reduce"))
+    if "task_peak_private_mb" in report:
+        reported = f"{report['task_peak_private_mb']:,.0f} MiB private (rise {report['task_private_rise_mb']:,.0f} MiB)"
+    else:
+        reported = f"{report['task_peak_rss_mb']:,.0f} MiB (a worker's ru_maxrss)"
+    row = _row(f"{_count(size['ids'])} ({size['shards']:,} x {size['rows_per_shard']:,})",
+               f"{v['planted']} ({v['planted_within_shard']} / {v['planted_across_shards']})",
+               f"{v['found_count']} ids, {v['found_extra_rows']} extra rows",
+               f"{len(v['missed'])} / {len(v['spurious'])} / {len(v['wrong_shards_or_occurrences'])}",
+               "**yes**" if v["exact"] else "**no**",
+               f"{report['map_tasks']} + {report['partitions']}",
+               f"{check['listing_seconds']:.2f} s", f"{check['check_seconds']:.1f} s",
+               f"{data['setup']['seconds']:.1f} s", f"{data['driver_peak_rss_mib']:,.0f} MiB", sampled, reported,
+               _load(check["load_avg_at_start"], check["load_avg_at_end"]))
+    return _table(["ids (shards x ids a shard)", "planted (within / across shards)", "found",
+                   "missed / spurious / wrong shards", "exact", "map + reduce tasks", "listing", "check",
+                   "setup (apart)", "driver peak RSS", "task private memory, sampled: peak / rise",
+                   "task memory in the check's report", "load (1 min)"], [row])
+
+
+# --- section 5d: the driver on S3 (results/scoring_driver_s3*.json) ---------------------------------
+
+S3_PHASES = {"plan": "plan (`plan_scoring`), all done", "resume": "resume (`run_scoring`), all done",
+             "resume_again": "resume again (report reused)",
+             "resume_one_request_reads": "resume, one-request reads", "plan_half": "plan, half done"}
+
+
+def _check_cell(phase: Data) -> str:
+    if "duplicate_check" not in phase:
+        return "–"
+    d = phase["duplicate_check"]
+    tasks = f"{d['map_tasks']} map task" + ("s" if d["map_tasks"] != 1 else "")
+    return "reused" if d["reused"] else f"{d['from_sidecars']:,} sidecars read ({tasks})"
+
+
+def scoring_driver_s3_table(data: Data) -> str:
+    """Section 5d: each phase of the driver on moto S3 through the counting proxy: its time (against the
+    60 s goal), peak RSS, S3 requests by kind and per shard, and what the duplicate check did."""
+    goal, rows = data["verdict"]["seconds_within_goal"], []
+    for name, ph in data["phases"].items():
+        kinds, req = ph["requests"]["by_kind"], ph["requests"]
+        label = S3_PHASES.get(name, name)
+        if "extra_storage_options" in ph:
+            label += " (" + ", ".join(f"`{k}: {v}`" for k, v in ph["extra_storage_options"].items()) + ")"
+        rows.append(_row(label, f"{ph['seconds']:.1f} s", "yes" if goal[name] else "**no**",
+                         f"{max(ph['peak_rss_bytes'], ph['vmhwm_bytes']) / 2**20:.0f} MiB",
+                         *(f"{kinds.get(k, 0):,}" for k in ("list", "get", "head", "put")),
+                         f"{req['total']:,}", f"{req['per_shard']:.4g}", _check_cell(ph),
+                         _load(ph["load_avg_at_start"], ph["load_avg_at_end"])))
+    return _table(["phase", "time", f"≤ {data['goals']['seconds']:g} s", "peak RSS", "LIST", "GET", "HEAD", "PUT",
+                   "requests", "a shard", "duplicate check", "load (1 min)"], rows)
 
 
 # --- section 6: the transformers backend on a GPU (results/transformers_gpu*.json) -------------------

@@ -123,30 +123,65 @@ def map_partition(group: list[tuple[int, IdSource]], partitions: int,
     from al_ray.security import register_storage_options
 
     register_storage_options(storage_options)
+    mem = _PrivateMemory()
     with ThreadPoolExecutor(max_workers=min(16, max(len(group), 1))) as pool:  # object stores: overlap GETs
         read = list(pool.map(lambda item: read_hashes(item[1], storage_options), group))
     hashes = np.concatenate([h for h, _ in read]) if read else np.zeros(0, np.uint64)
     owners = np.repeat(np.array([i for i, _ in group], np.int32), [len(h) for h, _ in read]) if read else \
         np.zeros(0, np.int32)
+    mem.mark()  # the files' arrays and their concatenation both alive
     n_side = sum(1 for _, side in read if side)
     del read
     stats = {"from_sidecars": n_side, "from_score_files": len(group) - n_side, "rows": int(len(hashes))}
     if partitions == 1:
-        return (hashes, owners), {**stats, "peak_rss_mb": _peak_rss_mb()}
+        return (hashes, owners), {**stats, **mem.stats()}
     part = (hashes % np.uint64(partitions)).astype(np.int64)
     order = np.argsort(part, kind="stable")
     bounds = np.searchsorted(part[order], np.arange(partitions + 1))
     hs, ow = hashes[order], owners[order]
+    mem.mark()  # the task's largest point: hashes, owners, their partition and order, and the sorted copies
     del order, part, hashes, owners
     return (*[(hs[bounds[p]:bounds[p + 1]], ow[bounds[p]:bounds[p + 1]]) for p in range(partitions)],
-            {**stats, "peak_rss_mb": _peak_rss_mb()})
+            {**stats, **mem.stats()})
 
 
-def _peak_rss_mb() -> float:
-    """This worker process's peak RSS (a Ray worker runs many tasks: an upper bound for this one)."""
-    import resource
+def _private_mb() -> float:
+    """This process's private memory now, in MiB: RssAnon of /proc/self/status on Linux (anonymous
+    pages only: heap and numpy arrays, never a shared mapping), else psutil's USS."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import psutil
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return psutil.Process().memory_full_info().uss / 2**20
+
+
+class _PrivateMemory:
+    """A task's own memory: this worker's private memory at the task's largest points (``mark``, called
+    where its arrays are all alive), and its rise over the task.
+
+    Not ``ru_maxrss``: that is the worker's high-water mark since it started, and a Ray worker runs many
+    tasks, so it carries the largest earlier task; and it counts the Ray object store's shared pages the
+    worker has touched (its outputs, a reducer's zero-copy inputs), which pile up task after task. At
+    1e8 ids it grew ~50 MB a task on a reused worker (map 306 -> 922 MB, reduce up to 1,347 MB) while a
+    task's private memory stayed at 230-400 MB (RESULTS.md 5d). Not psutil's USS on Linux either: it
+    counts a shared-memory page as private while this process alone maps it (an object this worker put
+    in the store and no one has read yet); RssAnon never counts shared memory.
+    """
+
+    def __init__(self) -> None:
+        self.start = self.peak = _private_mb()
+
+    def mark(self) -> None:
+        self.peak = max(self.peak, _private_mb())
+
+    def stats(self) -> dict[str, float]:
+        self.mark()
+        return {"peak_private_mb": round(self.peak, 1), "private_rise_mb": round(self.peak - self.start, 1)}
 
 
 def reduce_partition(*parts: tuple[np.ndarray, np.ndarray], max_examples: int = MAX_EXAMPLES) -> dict[str, Any]:
@@ -155,24 +190,26 @@ def reduce_partition(*parts: tuple[np.ndarray, np.ndarray], max_examples: int = 
     Returns the count of duplicated hashes, the extra rows, and the ``max_examples`` smallest
     duplicated hashes with their owner shards and occurrences (smallest: the driver then reports the
     same examples whatever the number of partitions)."""
+    mem = _PrivateMemory()
     hashes = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.uint64)
     owners = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int32)
     if len(hashes) < 2:
-        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), "peak_rss_mb": _peak_rss_mb()}
+        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), **mem.stats()}
     order = np.argsort(hashes, kind="stable")
     sh, so_ = hashes[order], owners[order]
+    mem.mark()  # the task's largest point: the partition, its order and the sorted copies
     del order
     dup = sh[1:] == sh[:-1]
     extra = int(dup.sum())
     if not extra:
-        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), "peak_rss_mb": _peak_rss_mb()}
+        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), **mem.stats()}
     dup_hashes = np.unique(sh[1:][dup])
     examples = []
     for h in dup_hashes[:max_examples]:
         lo, hi = np.searchsorted(sh, h, "left"), np.searchsorted(sh, h, "right")
         examples.append({"hash": int(h), "owners": sorted({int(o) for o in so_[lo:hi]}), "occurrences": int(hi - lo)})
     return {"count": int(len(dup_hashes)), "extra_rows": extra, "examples": examples, "rows": int(len(hashes)),
-            "peak_rss_mb": _peak_rss_mb()}
+            **mem.stats()}
 
 
 def plan_groups(sources: list[IdSource], rows_per_task: int = ROWS_PER_MAP_TASK,
@@ -228,7 +265,8 @@ def find_duplicate_ids(sources: list[IdSource], storage_options: Mapping[str, An
                           from_sidecars=sum(s["from_sidecars"] for s in stats),
                           from_score_files=sum(s["from_score_files"] for s in stats), digest=dig,
                           rows_checked=sum(r["rows"] for r in results),
-                          task_peak_rss_mb=round(max(r["peak_rss_mb"] for r in [*results, *stats]), 1))
+                          task_peak_private_mb=max(r["peak_private_mb"] for r in [*results, *stats]),
+                          task_private_rise_mb=max(r["private_rise_mb"] for r in [*results, *stats]))
     picked = sorted((e for r in results for e in r["examples"]), key=lambda e: e["hash"])[:max_examples]
     for e in picked:
         where = [sources[i] for i in e["owners"]]

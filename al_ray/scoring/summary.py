@@ -27,7 +27,10 @@ class DuplicateIds(BaseModel):
     reused: bool = False
     digest: str = ""  # of the shards and sidecar fingerprints checked
     rows_checked: int = 0
-    task_peak_rss_mb: float = 0.0  # the largest Ray worker's peak RSS over the check's tasks (an upper bound)
+    # the largest task's memory (al_ray.scoring.duplicates._PrivateMemory): its worker's private memory
+    # at the task's largest point, and how much the task itself added (object-store pages not counted)
+    task_peak_private_mb: float = 0.0
+    task_private_rise_mb: float = 0.0
     error: str | None = None  # the check itself failed (the scores are still complete)
 
 

@@ -79,6 +79,9 @@ def test_script_finds_one_planted_duplicate_in_three_sidecars(tmp_path):
     res = json.loads(out.read_text())
     assert res["verdict"]["exact"] and res["verdict"]["found_count"] == 1
     assert res["check"]["tasks"]["map"]["tasks"] == res["check"]["report"]["map_tasks"] == 1
-    assert res["check"]["tasks"]["reduce"]["peak_rss_mb_max"] > 0
+    tasks = res["check"]["tasks"]
+    assert 0 < tasks["reduce"]["reported_peak_private_mb_max"] < 2048
+    assert tasks["map"]["reported_private_rise_mb_max"] >= 0
+    assert res["verdict"]["task_peak_private_mb_reported"] == res["check"]["report"]["task_peak_private_mb"]
     assert {"date", "command", "machine"} <= set(res)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("dup_check_")]  # sidecars deleted

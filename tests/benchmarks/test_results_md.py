@@ -75,3 +75,41 @@ def test_a_missing_key_names_the_file_and_the_key(tmp_path):
         results_md.render_block("scoring_full", tmp_path)
     assert "block 'scoring_full'" in str(err.value)
     assert "benchmarks/results/scoring_full.json: no key 'wall_seconds_launch_to_exit'" in str(err.value)
+
+
+def test_the_5d_tables_read_the_duplicate_check_and_the_s3_phases():
+    dup = results_md.render_block("duplicate_check")
+    assert "| 1e8 (10,000 x 10,000) | 100 (10 / 90) | 100 ids, 100 extra rows | 0 / 0 / 0 | **yes** |" in dup
+    assert "1,347 MiB (a worker's ru_maxrss)" in dup  # the file predates the tasks' private-memory figure
+    s3 = results_md.render_block("scoring_driver_s3")
+    assert "| resume (`run_scoring`), all done | 180.1 s | **no** |" in s3
+    assert "| 42 | 10,016 | 10,001 | 1 | 20,060 |" in s3
+    assert "| resume, one-request reads (`max_concurrency: 1`) | 77.2 s | **no** |" in s3
+
+
+def test_a_rerun_duplicate_check_shows_the_tasks_private_memory(tmp_path):
+    # since 2026-12-01 the check reports each task's private memory, not the worker's ru_maxrss: the
+    # 5b and 5d tables print whichever figure their file holds, under a header that says which
+    dup = json.loads((results_md.RESULTS_DIR / "duplicate_check.json").read_text())
+    report = dup["check"]["report"]
+    del report["task_peak_rss_mb"]
+    report.update(task_peak_private_mb=396.8, task_private_rise_mb=234.6)
+    (tmp_path / "duplicate_check.json").write_text(json.dumps(dup))
+    table = results_md.render_block("duplicate_check", tmp_path)
+    assert "| 397 MiB private (rise 235 MiB) |" in table and "ru_maxrss" not in table
+    drv = json.loads((results_md.RESULTS_DIR / "scoring_driver.json").read_text())
+    for size in drv["sizes"].values():
+        check = size["all_done"]["resume"]["duplicate_check"]
+        del check["task_peak_rss_mb"]
+        check.update(task_peak_private_mb=150.0, task_private_rise_mb=20.0)
+    (tmp_path / "scoring_driver.json").write_text(json.dumps(drv))
+    table = results_md.render_block("scoring_driver", tmp_path)
+    assert table.splitlines()[0].endswith("| largest duplicate-check task, private memory |")
+    assert "| 150 MiB (rise 20 MiB) |" in table
+
+
+def test_a_block_without_body_fails_named_and_does_not_swallow_the_next():
+    text = ("<!-- generated: recipe_ablation -->\n<!-- /generated -->\n\n"
+            "<!-- generated: gate -->\nold\n<!-- /generated -->\n")
+    with pytest.raises(ValueError, match="recipe_ablation"):
+        results_md.regenerate(text)

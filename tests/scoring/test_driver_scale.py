@@ -16,7 +16,7 @@ import pytest
 from al_ray import storage
 from al_ray.layout import SCORE_IDS_SUFFIX
 from al_ray.scoring import reader
-from al_ray.scoring.duplicates import find_duplicate_ids, sources_from_listing
+from al_ray.scoring.duplicates import find_duplicate_ids, map_partition, reduce_partition, sources_from_listing
 from al_ray.scoring.job import list_outputs, plan_scoring, preflight, run_scoring
 from al_ray.scoring.shard import hash_ids
 from al_ray.scoring.writer import build_score_table, publish
@@ -153,12 +153,33 @@ def test_partitioned_check_finds_planted_duplicates_exactly(ray_cluster, tmp_pat
     ex = {e["id"]: e for e in rep.examples}
     assert ex["id-0-7"]["shards"] == ["s00.parquet", "s03.parquet"] and ex["id-0-7"]["occurrences"] == 3
     assert ex["id-5-1"]["shards"] == ["s05.parquet", "s09.parquet"] and ex["id-5-1"]["occurrences"] == 2
+    assert 0 < rep.task_peak_private_mb < 2048 and 0 <= rep.task_private_rise_mb <= rep.task_peak_private_mb
     # the same report reused when nothing changed; a changed sidecar listing invalidates it
     again = find_duplicate_ids(_listing_sources(out, rels), previous=rep.model_dump(), **kw)
     assert again.reused and again.count == 2 and again.from_sidecars == 0
     storage.remove(str(out / ("s03.parquet" + SCORE_IDS_SUFFIX)))
     third = find_duplicate_ids(_listing_sources(out, rels), previous=rep.model_dump(), **kw)
     assert not third.reused and third.count == 2 and third.from_score_files == 2
+
+
+def test_check_tasks_report_their_own_private_memory(tmp_path):
+    """Each map and reduce task reports its worker's private memory (RssAnon) at its largest point and
+    how much the task added: not ru_maxrss, which a reused Ray worker carries over from earlier tasks,
+    object-store pages included (RESULTS.md 5d)."""
+    out = tmp_path / "out"
+    rels = [f"s{k}.parquet" for k in range(3)]
+    for k, rel in enumerate(rels):
+        _score_file(out, rel, [f"id-{k}-{i}" for i in range(50)] + (["id-0-7"] if k == 2 else []))
+    *parts, stats = map_partition(list(enumerate(_listing_sources(out, rels))), 2, None)
+    reduced = [reduce_partition(p) for p in parts]  # one map task: each partition is one part
+    assert sum(r["count"] for r in reduced) == 1 and stats["rows"] == 151
+    for fig in (stats, *reduced):
+        assert 0 < fig["peak_private_mb"] < 2048 and 0 <= fig["private_rise_mb"] <= fig["peak_private_mb"]
+    # the rise is the task's own arrays: 2M hashes and owners (24 MB) concatenated, ordered and sorted
+    rng = np.random.default_rng(0)
+    big = (rng.integers(0, 2**63, 2_000_000, dtype=np.uint64), np.zeros(2_000_000, np.int32))
+    fig = reduce_partition(big)
+    assert 40 < fig["private_rise_mb"] < 2048 and fig["peak_private_mb"] >= fig["private_rise_mb"]
 
 
 @pytest.mark.slow
