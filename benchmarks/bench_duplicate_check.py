@@ -184,31 +184,6 @@ def write_shards(out: Path, shards: int, rows: int, plants: list[Plant]) -> dict
             "markers": shards, "sidecar_bytes": sidecar_bytes}
 
 
-class _PeakRss:
-    """Peak RSS of this process over a block, sampled with psutil (ru_maxrss cannot be reset)."""
-
-    def __init__(self, every: float = 0.02) -> None:
-        import psutil
-
-        self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0, threading.Event()
-
-    def __enter__(self):
-        self.peak = self.proc.memory_info().rss
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(self.every)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-
 def _proc_status_mb() -> dict[str, float]:
     """This process's memory from /proc/self/status in MiB (kB / 1024, as ``duplicates._private_mb``):
     resident (VmRSS), its private part (RssAnon), its shared-memory part (RssShmem: the Ray object
@@ -331,9 +306,11 @@ def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus
              log_to_driver=False)
     fig["ray_init_seconds"] = round(time.perf_counter() - t0, 2)
     fig["driver_rss_mib_after_ray_init"] = round(_proc_status_mb().get("VmRSS", 0.0), 1)
+    from benchmarks.common import PeakRss
+
     restore = _instrument(task_log)
     try:
-        with _PeakRss() as rss:
+        with PeakRss() as rss:
             t1 = time.perf_counter()
             listing = list_outputs(str(out))
             sources = duplicates.sources_from_listing(str(out), rels, listing)

@@ -36,7 +36,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -78,33 +77,10 @@ def setup(root: Path, n: int) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 1), "files": 4 * n}
 
 
-class _PeakRss:
-    """Peak RSS of this process over a block, sampled with psutil (ru_maxrss cannot be reset)."""
-
-    def __init__(self, every: float = 0.02) -> None:
-        import psutil
-
-        self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0, threading.Event()
-
-    def __enter__(self):
-        self.peak = self.proc.memory_info().rss
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self._stop.wait(self.every)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-
 def _measure(fn) -> tuple[object, dict]:
-    with _PeakRss() as rss:
+    from benchmarks.common import PeakRss
+
+    with PeakRss() as rss:
         t0 = time.perf_counter()
         res = fn()
         dt = time.perf_counter() - t0

@@ -126,7 +126,7 @@ def child(phase: str, bucket: str, endpoint: str, n: int, extra_so: dict | None 
     from al_ray.scoring.config import ScoringConfig
     from al_ray.scoring.job import plan_scoring, run_scoring
     from al_ray.task import TaskConfig
-    from benchmarks.bench_duplicate_check import _PeakRss
+    from benchmarks.common import PeakRss
     from benchmarks.bench_scoring_driver import LABELS
     from benchmarks.common import peak_rss_mib
 
@@ -138,7 +138,7 @@ def child(phase: str, bucket: str, endpoint: str, n: int, extra_so: dict | None 
     res: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
 
     def measure(fn):
-        with _PeakRss() as rss:
+        with PeakRss() as rss:
             t0 = time.perf_counter()
             value = fn()
             res["seconds"] = round(time.perf_counter() - t0, 3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -96,3 +97,28 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class PeakRss:
+    """Peak RSS of this process over a block, sampled with psutil (ru_maxrss cannot be reset)."""
+
+    def __init__(self, every: float = 0.02) -> None:
+        import psutil
+
+        self.proc, self.every, self.peak, self._stop = psutil.Process(), every, 0, threading.Event()
+
+    def __enter__(self):
+        self.peak = self.proc.memory_info().rss
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self._stop.wait(self.every)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
