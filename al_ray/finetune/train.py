@@ -17,8 +17,9 @@ Cumulative retraining: every round trains fresh LoRA matrices on the ORIGINAL ro
 all labels gathered so far (the driver passes every round's labels.parquet). That keeps each round's
 model a function of (base, all labels, seed) only, independent of earlier rounds' optimiser paths,
 so rounds can be re-run alone and reproduced exactly. Cost grows with the labels so far: measured
-on this project's shared 2-core machine, 500 tweets x 5 epochs (batch 16, max 128 tokens) took
-~180 CPU-seconds (5.4 min wall on one thread under heavy load from other processes).
+on this project's shared 2-core machine, 500 tweets x 5 epochs (160 steps, batch 16, max 128 tokens)
+took ~180 CPU-seconds; the default since issue 13's ablation, 12 epochs, is 384 steps there
+(355-360 s wall on one thread under load 5-12, RESULTS.md section 1).
 """
 
 from __future__ import annotations
