@@ -110,6 +110,29 @@ def label_efficiency_replicates(data: Data) -> str:
     return _table(header, [line("counted", [a for a, _ in pairs]), line("replicate", [b for _, b in pairs])])
 
 
+def defaults_comparison_table(before: Data, *after: Data) -> str:
+    """Seed 0 of section 1 with the recipe before issue 13 against the arms rerun with today's
+    defaults (one result file per task): kappa at each budget, the same test split and labels."""
+    budgets = (0, 100, 300, 500)
+    rows = []
+    for now in after:
+        for task in dict.fromkeys(c["task"] for c in now["cells"]):
+            def at(data: Data, arm: str) -> dict[int, float]:
+                cell = next((c for c in data["cells"] if c["task"] == task and c["arm"] == arm and c["seed"] == 0
+                             and c["status"] == "done"), None)
+                return {} if cell is None else {p["labels_used"]: p["kappa"] for p in cell["points"]}
+
+            for label, data, arm in (("zero-shot", now, "zero_shot"),
+                                     ("(b) random, before issue 13 (5 epochs)", before, "b_random"),
+                                     ("(b) random, today (12 epochs, >= 150 steps)", now, "b_random"),
+                                     ("(e) frozen-embedding floor", now, "e_floor"),
+                                     ("(a) loop, before issue 13 (5 epochs)", before, "a_loop")):
+                pts = at(data, arm)
+                if pts:
+                    rows.append(_row(task, label, *(_kappa(pts[n]) if n in pts else "" for n in budgets)))
+    return _table(["task", "arm (seed 0)", *map(str, budgets)], rows)
+
+
 # --- section 1b: the contrastive recipe (results/recipe_ablation.json) -------------------------------
 
 def recipe_contrastive_table(data: Data) -> str:
