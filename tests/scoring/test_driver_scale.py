@@ -6,6 +6,9 @@ Real parts throughout: real Parquet written with the project's own writer, the r
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -173,12 +176,17 @@ def test_check_tasks_report_their_own_private_memory(tmp_path):
     *parts, stats = map_partition(list(enumerate(_listing_sources(out, rels))), 2, None)
     reduced = [reduce_partition(p) for p in parts]  # one map task: each partition is one part
     assert sum(r["count"] for r in reduced) == 1 and stats["rows"] == 151
-    for fig in (stats, *reduced):
-        assert 0 < fig["peak_private_mb"] < 2048 and 0 <= fig["private_rise_mb"] <= fig["peak_private_mb"]
-    # the rise is the task's own arrays: 2M hashes and owners (24 MB) concatenated, ordered and sorted
-    rng = np.random.default_rng(0)
-    big = (rng.integers(0, 2**63, 2_000_000, dtype=np.uint64), np.zeros(2_000_000, np.int32))
-    fig = reduce_partition(big)
+    for fig in (stats, *reduced):  # this pytest process's figures: present and consistent (its heap is the suite's)
+        assert fig["peak_private_mb"] > 0 and 0 <= fig["private_rise_mb"] <= fig["peak_private_mb"]
+    # In a fresh process (as a Ray task starts near empty), the rise is the task's own arrays: 2M hashes
+    # and owners (24 MB) concatenated, ordered and sorted. In the long-lived test process the allocator
+    # may reuse freed memory and show no rise, so the magnitude is checked apart.
+    code = ("import json, numpy as np; from al_ray.scoring.duplicates import reduce_partition; "
+            "rng = np.random.default_rng(0); "
+            "big = (rng.integers(0, 2**63, 2_000_000, dtype=np.uint64), np.zeros(2_000_000, np.int32)); "
+            "print(json.dumps(reduce_partition(big)))")
+    fig = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                    cwd=Path(__file__).resolve().parents[2]).stdout.strip().splitlines()[-1])
     assert 40 < fig["private_rise_mb"] < 2048 and fig["peak_private_mb"] >= fig["private_rise_mb"]
 
 
