@@ -148,6 +148,21 @@ def recipe_contrastive_table(data: Data) -> str:
     return _table(["data set", "seed", *(f"{b} labels: {' / '.join(recipes)}" for b in budgets)], rows)
 
 
+def demo_table(data: Data) -> str:
+    """`make demo` per scoring backend (benchmarks/bench_demo.py): wall time, seconds per step summed
+    over rounds, the holdout kappa after each round, and the load that shared the machine."""
+    rows = []
+    for r in data["runs"]:
+        st = r["step_seconds"]
+        kappas = " → ".join(_kappa(p["holdout_kappa"]) for p in r["kappa"])
+        load = f"{r['load_avg_at_start'][0]:.1f} → {r['load_avg_at_end'][0]:.1f}"
+        rows.append(_row(r["variant"], r["exit_code"], f"{r['wall_seconds']:,.0f}", *(
+            f"{st[k]:,.0f}" if k in st else "" for k in ("score", "select", "finetune")),
+            kappas, "yes" if r["story_holds"] else "no", load))
+    return _table(["scoring backend", "exit", "wall s", "score s", "select s", "finetune s",
+                   "holdout kappa per round", "story holds", "load (1 min, start → end)"], rows)
+
+
 # --- section 2: scoring throughput (results/scoring_full.json, as bench_scoring.py writes it) --------
 
 SCORING_MODES = {"generative": "generative, tiny Llama (`LLM.generate`, 1 token, label logprobs)",
