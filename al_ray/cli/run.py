@@ -155,7 +155,7 @@ def report_cmd(
     cost_per_hour: Optional[float] = typer.Option(None, help="Machine price per hour (> 0): adds "
                                                   "a cost column (default: the run config's report.cost_per_hour)."),
     references: Optional[Path] = typer.Option(None, help="YAML/JSON file of reference arms to draw beside the loop: "
-                                              "random: [[labels, kappa], ...], crowd: kappa, source: text "
+                                              "random: a list of (labels used, kappa) pairs, crowd: kappa, source: text "
                                               "(default: the run config's report.references)."),
     storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
