@@ -52,6 +52,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from al_ray.memory import proc_status_mb
+
 RESULTS = Path(__file__).resolve().parent / "results"
 LABELS = ["neither", "violating"]
 # what al_ray/scoring/duplicates.py plans a task's own data to take (ROWS_PER_MAP_TASK, ROWS_PER_PARTITION)
@@ -184,29 +186,13 @@ def write_shards(out: Path, shards: int, rows: int, plants: list[Plant]) -> dict
             "markers": shards, "sidecar_bytes": sidecar_bytes}
 
 
-def _proc_status_mb() -> dict[str, float]:
-    """This process's memory from /proc/self/status in MiB (kB / 1024, as ``duplicates._private_mb``):
-    resident (VmRSS), its private part (RssAnon), its shared-memory part (RssShmem: the Ray object
-    store pages this worker has touched) and the high-water mark (VmHWM)."""
-    out = {}
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                key = line.split(":", 1)[0]
-                if key in ("VmRSS", "RssAnon", "RssShmem", "VmHWM"):
-                    out[key] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
-
-
 class _TaskSampler:
     """Samples /proc/self/status every 5 ms while a task runs: the task's own peak private memory
     (RssAnon), which ru_maxrss cannot give (it is the worker's high-water mark, object store pages
     included, since the worker started)."""
 
     def __init__(self) -> None:
-        self.start = _proc_status_mb()
+        self.start = proc_status_mb()
         self.peak_anon = self.start.get("RssAnon", 0.0)
         self.peak_rss = self.start.get("VmRSS", 0.0)
         self._stop = threading.Event()
@@ -215,14 +201,14 @@ class _TaskSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.005):
-            s = _proc_status_mb()
+            s = proc_status_mb()
             self.peak_anon = max(self.peak_anon, s.get("RssAnon", 0.0))
             self.peak_rss = max(self.peak_rss, s.get("VmRSS", 0.0))
 
     def stop(self) -> dict:
         self._stop.set()
         self._t.join()
-        end = _proc_status_mb()
+        end = proc_status_mb()
         self.peak_anon = max(self.peak_anon, end.get("RssAnon", 0.0))
         return {"rss_start_mb": round(self.start.get("VmRSS", 0.0), 1),
                 "shmem_start_mb": round(self.start.get("RssShmem", 0.0), 1),
@@ -305,7 +291,7 @@ def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
              log_to_driver=False)
     fig["ray_init_seconds"] = round(time.perf_counter() - t0, 2)
-    fig["driver_rss_mib_after_ray_init"] = round(_proc_status_mb().get("VmRSS", 0.0), 1)
+    fig["driver_rss_mib_after_ray_init"] = round(proc_status_mb().get("VmRSS", 0.0), 1)
     from benchmarks.common import PeakRss
 
     restore = _instrument(task_log)

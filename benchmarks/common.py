@@ -89,14 +89,10 @@ def provenance(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak RSS (VmHWM) in MiB. Read from /proc: psutil does not expose the peak,
-    and getrusage's ru_maxrss is no substitute: across fork/exec it keeps the parent's peak, so a
-    fresh subprocess of a large parent would report the parent's memory."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """This process's peak RSS (VmHWM) in MiB (see ``al_ray.memory`` for why not ru_maxrss)."""
+    from al_ray.memory import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 class PeakRss:

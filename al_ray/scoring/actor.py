@@ -29,7 +29,7 @@ class ScoringWorker:
         self.engine_restarts = 0
 
     def info(self) -> dict[str, Any]:
-        import resource
+        from al_ray.memory import peak_rss_mb
 
         engine = self.engine
         return {"pid": os.getpid(), "host": socket.gethostname(), "mode": engine.mode if engine else None,
@@ -37,7 +37,7 @@ class ScoringWorker:
                 "max_input_tokens": engine.max_input_tokens if engine else None,
                 "engine_restarts": getattr(self, "engine_restarts", 0),
                 # this process only (vLLM's EngineCore is a child): what streaming must keep flat
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "peak_rss_mb": peak_rss_mb()}
 
     def label_prob_sums(self, shard_url: str, max_rows: int) -> tuple[list[float], int]:
         """This worker's share of the corpus-wide prior (see ``al_ray.scoring.shard.label_prob_sums``)."""

@@ -38,6 +38,7 @@ import numpy as np
 
 from al_ray import storage
 from al_ray.layout import SCORE_IDS_SUFFIX
+from al_ray.memory import private_mb
 from al_ray.scoring.summary import DuplicateIds
 from al_ray.scoring.writer import ids_sidecar_url
 from al_ray.security import scrub
@@ -145,21 +146,6 @@ def map_partition(group: list[tuple[int, IdSource]], partitions: int,
             {**stats, **mem.stats()})
 
 
-def _private_mb() -> float:
-    """This process's private memory now, in MiB: RssAnon of /proc/self/status on Linux (anonymous
-    pages only: heap and numpy arrays, never a shared mapping), else psutil's USS."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import psutil
-
-    return psutil.Process().memory_full_info().uss / 2**20
-
-
 class _PrivateMemory:
     """A task's own memory: this worker's private memory at the task's largest points (``mark``, called
     where its arrays are all alive), and its rise over the task.
@@ -174,10 +160,10 @@ class _PrivateMemory:
     """
 
     def __init__(self) -> None:
-        self.start = self.peak = _private_mb()
+        self.start = self.peak = private_mb()
 
     def mark(self) -> None:
-        self.peak = max(self.peak, _private_mb())
+        self.peak = max(self.peak, private_mb())
 
     def stats(self) -> dict[str, float]:
         self.mark()
