@@ -14,13 +14,14 @@ from al_ray.storage import read_bytes
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_mapping(url: str | None) -> dict[str, Any]:
+def load_mapping(url: str | None, what: str = "config file") -> dict[str, Any]:
+    """``what`` names the file in errors (a references file is not a config file to its user)."""
     if url is None:
         return {}
     try:
         raw = read_bytes(url).decode("utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {url}") from exc
+        raise ConfigError(f"{what} not found: {url}") from exc
     try:
         data = json.loads(raw) if url.endswith(".json") else yaml.safe_load(raw)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -57,8 +58,9 @@ def build(model: type[M], data: Mapping[str, Any], source: str = "config") -> M:
         raise ConfigError("\n".join(lines)) from exc
 
 
-def load(model: type[M], url: str | None, overrides: Mapping[str, Any] | None = None) -> M:
-    return build(model, deep_merge(load_mapping(url), overrides or {}), source=url or "config")
+def load(model: type[M], url: str | None, overrides: Mapping[str, Any] | None = None,
+         what: str = "config file") -> M:
+    return build(model, deep_merge(load_mapping(url, what), overrides or {}), source=url or "config")
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

@@ -170,7 +170,7 @@ def report_cmd(
         from al_ray import config_io
         from al_ray.driver.config import ReportReferences
 
-        refs = config_io.load(ReportReferences, str(references)).model_dump(mode="json")
+        refs = config_io.load(ReportReferences, str(references), what="--references file").model_dump(mode="json")
     console.print(write_report(run, out, parse_storage_options(storage_options), references=refs,
                                cost_per_hour=cost_per_hour))
 

@@ -284,6 +284,8 @@ def test_report_command_takes_a_price_and_a_references_file(run_dir, tmp_path):
     res = run_cli("report", str(run_dir), "--references", str(refs))
     assert res.code == 2 and "Traceback" not in res.output, res.output
     assert str(refs) in res.stderr and "kappa within [-1, 1]" in res.stderr
+    res = run_cli("report", str(run_dir), "--references", str(tmp_path / "missing.yaml"))
+    assert res.code == 2 and "--references file not found" in res.stderr and "config file" not in res.stderr
 
 
 def test_run_config_refuses_a_bad_report_section():
