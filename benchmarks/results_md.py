@@ -6,7 +6,8 @@ A table in RESULTS.md that comes from a result file sits between two markers::
     | ... the table ... |
     <!-- /generated -->
 
-(indented as a whole when the table sits in a list item), and NAME is one entry of ``BLOCKS``
+(indented as a whole when the table sits in a list item, or each line after ``> `` when it sits in
+a blockquote), and NAME is one entry of ``BLOCKS``
 below: the JSON file(s) under benchmarks/results/ and the function that formats them, the
 benchmark's own or one in benchmarks/results_tables.py. ``python -m benchmarks.results_md``
 rewrites every marked block from its files; ``--check`` changes nothing and exits 1 when a block
@@ -68,10 +69,10 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
 
 # The body never runs into another block's markers, so a block without a body or closing marker
 # does not swallow the next block (it fails in regenerate, named, instead).
-_BLOCK = re.compile(r"^(?P<indent>[ \t]*)(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)"
+_BLOCK = re.compile(r"^(?P<indent>[ \t]*(?:>[ \t]?)*)(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)"
                     r"(?P<body>(?:(?!<!-- /?generated).)*?)"
                     r"(?P<close>\n(?P=indent)<!-- /generated -->)", re.S | re.M)
-_OPEN = re.compile(r"^[ \t]*<!-- generated: ([\w-]+) -->$", re.M)
+_OPEN = re.compile(r"^[ \t]*(?:>[ \t]?)*<!-- generated: ([\w-]+) -->$", re.M)
 
 
 class MissingKey(KeyError):
@@ -119,7 +120,18 @@ def render_block(name: str, results_dir: Path = RESULTS_DIR) -> str:
 
 def blocks(text: str) -> dict[str, str]:
     """The body of every marked block in ``text``, by name, without the block's indentation."""
-    return {m.group("name"): textwrap.dedent(m.group("body")) for m in _BLOCK.finditer(text)}
+    return {m.group("name"): _unprefix(m.group("body"), m.group("indent")) for m in _BLOCK.finditer(text)}
+
+
+def _prefix(body: str, indent: str) -> str:
+    # inside a blockquote an empty line must keep its '>', or it would end the quote
+    return textwrap.indent(body, indent, (lambda line: True) if ">" in indent else None)
+
+
+def _unprefix(body: str, indent: str) -> str:
+    if ">" not in indent:
+        return textwrap.dedent(body)
+    return re.sub(rf"^{re.escape(indent.rstrip())} ?", "", body, flags=re.M)
 
 
 def regenerate(text: str, results_dir: Path = RESULTS_DIR) -> tuple[str, list[str]]:
@@ -127,7 +139,7 @@ def regenerate(text: str, results_dir: Path = RESULTS_DIR) -> tuple[str, list[st
     changed: list[str] = []
 
     def sub(m: re.Match) -> str:
-        body = textwrap.indent(render_block(m.group("name"), results_dir), m.group("indent"))
+        body = _prefix(render_block(m.group("name"), results_dir), m.group("indent"))
         if body != m.group("body"):
             changed.append(m.group("name"))
         return m.group("indent") + m.group("open") + body + m.group("close")

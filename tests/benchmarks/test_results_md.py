@@ -23,6 +23,17 @@ def test_a_hand_edited_figure_is_caught_and_rewritten(tmp_path):
     assert changed == [name] and new == text
 
 
+def test_a_block_in_a_blockquote_keeps_its_quote_marks():
+    name = "scout_calibration"
+    body = results_md.render_block(name)
+    quoted = "> Measured:\n>\n> " + f"<!-- generated: {name} -->\n> | stale |\n> <!-- /generated -->\n>\n> After.\n"
+    new, changed = results_md.regenerate(quoted)
+    assert changed == [name]
+    assert new == "> Measured:\n>\n> " + f"<!-- generated: {name} -->\n" + "".join(
+        f"> {line}\n" for line in body.splitlines()) + "> <!-- /generated -->\n>\n> After.\n"
+    assert results_md.blocks(new)[name] == body and results_md.regenerate(new) == (new, [])
+
+
 def test_an_unknown_block_name_is_an_error(tmp_path):
     with pytest.raises(KeyError, match="does not know"):
         results_md.regenerate("<!-- generated: nope -->\n| x |\n<!-- /generated -->")
