@@ -520,6 +520,8 @@ def loop_progress(run_dir: Path) -> dict[str, Any]:
                      "pool_size": s.get("select", {}).get("pool_size"),
                      "labels_expert_kappa": s.get("labels", {}).get("expert_kappa"),
                      "finetune_seconds": m.get("seconds"), "finetune_class_counts": m.get("class_counts"),
+                     "step_seconds": {k: v["seconds"] for k, v in s.items()
+                                      if isinstance(v, dict) and isinstance(v.get("seconds"), (int, float))},
                      "steps_done": sorted(k for k, v in s.items() if isinstance(v, dict) and v.get("status") == "done")})
     return {"points": points, "rounds": info, "status": man.get("status"),
             "status_info": man.get("status_info")}
