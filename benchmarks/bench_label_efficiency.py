@@ -589,7 +589,7 @@ def partial_loop_cell(task: str, seed: int, work: Path, test_sha: str | None) ->
 def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence[str], out: Path, *,
         csv_path: Path = DEFAULT_CSV, resume: bool = False, plot_path: Path | None = None,
         work_root: Path | None = None, log: Callable[[str], None] = log,
-        collect_partial: bool = False, merge: Sequence[Path] = ()) -> dict[str, Any]:
+        collect_partial: bool = False, merge: Sequence[Path] = (), refresh_rounds: bool = False) -> dict[str, Any]:
     """Run every requested (task, seed, arm) cell, rewriting ``out`` after each one."""
     work_root = work_root or (WORK / (f"label_efficiency-{st.mode}"
                                       + (f"-sub{st.subsample_rows}" if st.subsample_rows else "")))
@@ -686,6 +686,12 @@ def run(st: Settings, tasks: Sequence[str], seeds: Sequence[int], arms: Sequence
                 k = cell.get("kappa")
                 log(f"{task} seed {seed} arm {arm}: {cell['status']}, kappa "
                     f"{'n/a' if k is None else f'{k:.3f}'} with {cell.get('n_labels')} labels, {cell['seconds']} s")
+    if refresh_rounds:  # finished loops' per-round figures re-read from their manifests (e.g. new keys)
+        for c in data["cells"]:
+            mf = work_root / f"{c['task']}-s{c['seed']}" / "loop" / "manifest.json"
+            if c["arm"] == "a_loop" and c.get("status") == "done" and c["task"] in tasks and mf.exists():
+                c["rounds"] = loop_progress(mf.parent)["rounds"]
+                log(f"{c['task']} seed {c['seed']}: loop rounds re-read from {mf}")
     if collect_partial:
         for task in tasks:
             for seed in seeds:
@@ -744,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="working folder (default benchmarks/_work/, git-ignored)")
     ap.add_argument("--collect-partial", action="store_true", help="record loops that have not finished "
                     "(their rounds so far, from the manifest) as 'partial' cells; combine with --arms none")
+    ap.add_argument("--refresh-rounds", action="store_true", help="re-read the per-round figures of finished "
+                    "loops from their manifests in --work (combine with --arms none)")
     ap.add_argument("--merge", type=Path, action="append", default=[],
                     help="import the cells of another result file of the same mode (e.g. arms run on a GPU "
                     "machine with --out there); cells --out already has stay, the imported ones go to "
@@ -779,9 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     plot_path = args.plot or PLOTS / f"label_efficiency{suffix}.png"
     try:
         data = run(st, tasks, seeds, arms, out, csv_path=args.csv,
-                   resume=args.resume or args.collect_partial or bool(args.merge),
+                   resume=args.resume or args.collect_partial or bool(args.merge) or args.refresh_rounds,
                    plot_path=plot_path, work_root=args.work, collect_partial=args.collect_partial,
-                   merge=args.merge)
+                   merge=args.merge, refresh_rounds=args.refresh_rounds)
     finally:
         if _RAY_STARTED:
             import ray

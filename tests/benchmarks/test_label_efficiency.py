@@ -178,3 +178,23 @@ def test_invariants_compare_the_loop_with_the_floor_and_random_at_each_budget():
                    (300, "b_random"): True}  # 200: only the loop has it; 500: the loop does not
     table = le.markdown_table({"summary": {}, "cells": cells, "invariants": checks})
     assert "| hate | 0 | 300 | 0.400 | e_floor | 0.450 | **no** |" in table
+
+
+def test_refresh_rounds_rereads_a_finished_loops_manifest(tmp_path):
+    """A finished loop's per-round step seconds come from its manifest, also for cells written before
+    the benchmark recorded them."""
+    work = tmp_path / "work"
+    (work / "violating-s0" / "loop").mkdir(parents=True)
+    steps = {"score": {"status": "done", "seconds": 12.5, "at": "2026-12-01T00:00:12+00:00"},
+             "finetune": {"status": "done", "seconds": 70.0, "at": "2026-12-01T00:01:30+00:00"}}
+    (work / "violating-s0" / "loop" / "manifest.json").write_text(json.dumps(
+        {"created_at": "2026-12-01T00:00:00+00:00", "rounds": {"r000": {"round": 0, "steps": steps}}}))
+    out = tmp_path / "le.json"
+    cell = {"task": "violating", "seed": 0, "arm": "a_loop", "status": "done", "kappa": 0.5, "n_labels": 10,
+            "rounds": [{"round": 0}], "points": []}
+    out.write_text(json.dumps({"mode": "quick", "settings": {"mode": "quick"}, "cells": [cell], "runs": []}))
+    data = le.run(TINY, ["violating"], [0], [], out, work_root=work, refresh_rounds=True, resume=True,
+                  log=lambda m: None)
+    (rd,) = data["cells"][0]["rounds"]
+    assert rd["step_seconds"] == {"score": 12.5, "finetune": 70.0} and rd["seconds"] == 90.0
+    assert json.loads(out.read_text())["cells"][0]["rounds"][0]["step_seconds"]["finetune"] == 70.0
