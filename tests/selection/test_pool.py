@@ -261,3 +261,26 @@ def test_random_priority_is_a_function_of_seed_and_id():
     assert abs(np.corrcoef(p, random_priority(ids, 8))[0, 1]) < 0.05
     # pinned: a change of the hash would silently change every seeded cold-start pool
     assert random_priority(pa.array(["doc-0", "a"]), 0).tolist() == [0.543680344435656, 0.31707386073628185]
+
+
+@pytest.mark.parametrize("stratify", [False, True])
+def test_with_two_labels_every_measure_gives_the_same_pool(tmp_path, stratify):
+    """Issue 13 asks for margin against entropy. With two labels both (and least confidence) are
+    monotone in max(p) (margin = 2 max(p) - 1), so they rank every row alike and select the same
+    pool, on every binary data set: the comparison needs a task with three or more labels."""
+    rng = np.random.default_rng(7)
+    scores = _write(str(tmp_path), [_probs(rng, n) for n in (400, 250, 90)])
+    pools = {m: extract_pool(scores, SelectionConfig(pool_size=60, measure=m, stratify=stratify))
+             .table.column("id").to_pylist() for m in ("entropy", "margin", "least_confidence")}
+    assert len(pools["entropy"]) == 60
+    assert pools["margin"] == pools["entropy"] == pools["least_confidence"]
+
+
+def test_with_three_labels_margin_and_entropy_pools_differ(tmp_path):
+    """The counterpart: with three labels the two measures rank rows differently."""
+    rng = np.random.default_rng(7)
+    labels = ["a", "b", "c"]
+    scores = _write(str(tmp_path), [rng.dirichlet([0.5, 0.5, 0.5], size=n) for n in (400, 250)], labels=labels)
+    pools = {m: extract_pool(scores, SelectionConfig(pool_size=60, measure=m)).table.column("id").to_pylist()
+             for m in ("entropy", "margin")}
+    assert set(pools["margin"]) != set(pools["entropy"])
