@@ -113,7 +113,7 @@ def label_efficiency_replicates(data: Data) -> str:
 def defaults_comparison_table(before: Data, *after: Data) -> str:
     """Seed 0 of section 1 with the recipe before issue 13 against the arms rerun with today's
     defaults (one result file per task): kappa at each budget, the same test split and labels."""
-    budgets = (0, 100, 300, 500)
+    budgets = (0, 100, 200, 300, 400, 500)
     rows = []
     for now in after:
         for task in dict.fromkeys(c["task"] for c in now["cells"]):
@@ -126,11 +126,32 @@ def defaults_comparison_table(before: Data, *after: Data) -> str:
                                      ("(b) random, before issue 13 (5 epochs)", before, "b_random"),
                                      ("(b) random, today (12 epochs, >= 150 steps)", now, "b_random"),
                                      ("(e) frozen-embedding floor", now, "e_floor"),
-                                     ("(a) loop, before issue 13 (5 epochs)", before, "a_loop")):
+                                     ("(a) loop, before issue 13 (5 epochs)", before, "a_loop"),
+                                     ("**(a) loop, today** (12 epochs, >= 150 steps, `typical` round 0)", now,
+                                      "a_loop")):
                 pts = at(data, arm)
                 if pts:
                     rows.append(_row(task, label, *(_kappa(pts[n]) if n in pts else "" for n in budgets)))
     return _table(["task", "arm (seed 0)", *map(str, budgets)], rows)
+
+
+def loop_step_seconds_table(*files: Data) -> str:
+    """Wall seconds per step of each loop round, from the manifest (what ``al-ray status`` shows):
+    every finished loop cell of the files, per task and seed, and the load it ran under."""
+    steps = ("score", "evaluate", "select", "finetune")
+    rows = []
+    for data in files:
+        for c in data["cells"]:
+            if c["arm"] != "a_loop" or c["status"] != "done" or not all("step_seconds" in r for r in c["rounds"]):
+                continue
+            load = f"{c['loadavg_start'][0]:.1f} → {c['loadavg_end'][0]:.1f}"
+            for r in c["rounds"]:
+                st = r["step_seconds"]
+                other = sum(v for k, v in st.items() if k not in steps)
+                rows.append(_row(c["task"], c["seed"], r["round"], *(f"{st[k]:,.0f}" if k in st else "" for k in steps),
+                                 f"{other:,.1f}", f"{sum(st.values()):,.0f}", load))
+    return _table(["task", "seed", "round", "score s", "evaluate s", "select s", "finetune s", "other s",
+                   "total s", "the cell's load (1 min, start → end)"], rows)
 
 
 # --- section 1b: the contrastive recipe (results/recipe_ablation.json) -------------------------------
