@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from al_ray.ray_connect import connect
 from benchmarks.common import provenance
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -274,8 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus = work / "corpus"
         rows = write_corpus(corpus, n, 4)
 
-        ray.init(address=args.ray_address, logging_level="warning", log_to_driver=False,
-                 **({} if args.ray_address else {"num_cpus": max(2, os.cpu_count() or 2)}))
+        connect(args.ray_address, num_cpus=max(2, os.cpu_count() or 2))  # the project's rule: al_ray/ray_connect.py
         print(f"[1/5] generative: scoring job vs bare LLM.generate on {n} rows (tiny Llama) ...", flush=True)
         results["generative"] = job_against_bare("generative", llama, rows, corpus, work, gen_config)
         results["scoring_job"] = results["generative"]["scoring_job"]

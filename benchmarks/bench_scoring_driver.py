@@ -91,6 +91,7 @@ def child(phase: str, root: str, n: int) -> dict:
     import psutil
     import ray
 
+    from al_ray.ray_connect import connect
     from al_ray.scoring.config import ScoringConfig
     from al_ray.scoring.job import plan_scoring, run_scoring
     from al_ray.task import TaskConfig
@@ -100,7 +101,7 @@ def child(phase: str, root: str, n: int) -> dict:
     cfg = ScoringConfig(task=TaskConfig(labels=LABELS), model="/nonexistent/bench-model", model_version="bench",
                         mode="classifier", backend="transformers")
     res: dict = {"rss_after_imports_bytes": psutil.Process().memory_info().rss}
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    connect(num_cpus=2)  # a private local Ray, never a head left running (al_ray/ray_connect.py)
     res["rss_after_ray_init_bytes"] = psutil.Process().memory_info().rss
     try:
         plan, res["plan"] = _measure(lambda: plan_scoring(cfg, corpus, out))
