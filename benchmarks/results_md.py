@@ -48,6 +48,10 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "label_efficiency_replicates": ("label_efficiency.json", f"{_T}:label_efficiency_replicates"),
     "label_efficiency_defaults": (("label_efficiency.json", "label_efficiency-2026-12-01-violating.json",
                                    "label_efficiency-2026-12-01-hate.json"), f"{_T}:defaults_comparison_table"),
+    "label_efficiency_today_curve": (("label_efficiency-2026-12-01-violating.json",
+                                      "label_efficiency-2026-12-01-hate.json"), f"{_T}:today_curve"),
+    "loop_step_seconds": (("label_efficiency-2026-12-01-violating.json", "label_efficiency-2026-12-01-hate.json"),
+                          f"{_T}:loop_step_seconds_table"),
     "demo": ("demo.json", f"{_T}:demo_table"),
     "recipe_contrastive": ("recipe_ablation.json", f"{_T}:recipe_contrastive_table"),
     # not marked in RESULTS.md until scoring_full.json is rerun: the present file predates the keys it reads

@@ -135,6 +135,21 @@ def defaults_comparison_table(before: Data, *after: Data) -> str:
     return _table(["task", "arm (seed 0)", *map(str, budgets)], rows)
 
 
+def today_curve(*files: Data) -> str:
+    """Kappa against labels used with today's defaults, mean ± std over the seeds each file holds:
+    the loop after every round, random labels and the frozen-embedding floor at their budgets."""
+    rows = []
+    for data in files:
+        groups = _groups(data, ("a_loop", "b_random", "e_floor"))
+        for (task, arm), cells in groups.items():
+            at: dict[int, list[float]] = {}
+            for p in (p for c in cells for p in c["points"] if p["kappa"] is not None):
+                at.setdefault(p["labels_used"], []).append(p["kappa"])
+            seeds = ", ".join(str(c["seed"]) for c in cells)
+            rows.append(_row(task, ARM_NAMES[arm], seeds, *(_mean_sd(at[n]) if n in at else "" for n in (0, 100, 200, 300, 400, 500))))
+    return _table(["task", "arm", "seeds", "0", "100", "200", "300", "400", "500"], rows)
+
+
 def loop_step_seconds_table(*files: Data) -> str:
     """Wall seconds per step of each loop round, from the manifest (what ``al-ray status`` shows):
     every finished loop cell of the files, per task and seed, and the load it ran under."""
@@ -148,7 +163,8 @@ def loop_step_seconds_table(*files: Data) -> str:
             for r in c["rounds"]:
                 st = r["step_seconds"]
                 other = sum(v for k, v in st.items() if k not in steps)
-                rows.append(_row(c["task"], c["seed"], r["round"], *(f"{st[k]:,.0f}" if k in st else "" for k in steps),
+                rows.append(_row(c["task"], c["seed"], r["round"], *((f"{st[k]:,.1f}" if k == "evaluate" else f"{st[k]:,.0f}")
+                                                                   if k in st else "" for k in steps),
                                  f"{other:,.1f}", f"{sum(st.values()):,.0f}", load))
     return _table(["task", "seed", "round", "score s", "evaluate s", "select s", "finetune s", "other s",
                    "total s", "the cell's load (1 min, start → end)"], rows)
