@@ -56,6 +56,7 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "recipe_contrastive": ("recipe_ablation.json", f"{_T}:recipe_contrastive_table"),
     # not marked in RESULTS.md until scoring_full.json is rerun: the present file predates the keys it reads
     "scoring_full": ("scoring_full.json", f"{_T}:scoring_table"),
+    "scoring_full_more": ("scoring_full.json", f"{_T}:scoring_more_table"),
     "actors": ("actors.json", f"{_T}:actors_table"),
     "selection_extract": ("selection.json", f"{_T}:selection_extract_table"),
     "selection_stages": ("selection.json", f"{_T}:selection_stages_table"),

@@ -227,6 +227,34 @@ def scoring_table(data: Data) -> str:
                    "job / best bare"], rows)
 
 
+def scoring_more_table(data: Data) -> str:
+    """Section 2's other figures from the same file: speed after start-up and the start-up itself,
+    Ray Data's LLM processor, the transformers backend's batching, and the actor's memory."""
+    rows = []
+    for m, label in SCORING_MODES.items():
+        job, inline, sep = data[m]["scoring_job"], data[m]["bare_inline"], data[m]["bare_separate"]
+        rows.append(_row(f"{m}: rows/s after start-up, job / bare inline / bare default layout",
+                         f"{job['steady_rows_per_s']:,.0f} / {inline['steady_rows_per_s']:,.0f} / "
+                         f"{sep['steady_rows_per_s']:,.0f}"))
+        rows.append(_row(f"{m}: start-up s, job (actor ready) / bare inline / bare default layout",
+                         f"{job['startup_s']:.1f} / {inline['startup_s']:.1f} / {sep['startup_s']:.1f}"))
+        rows.append(_row(f"{m}: job / bare vLLM's default layout, end to end",
+                         f"{data[m]['ratio_job_over_bare_default']:.2f}×"))
+    rd = data["ray_data_llm"]
+    rows.append(_row("Ray Data's LLM processor (generative, same rows and model)",
+                     f"{rd['seconds']:.1f} s ({rd['rows_per_s']:,.0f} rows/s); the job is "
+                     f"{data['ratio_job_over_ray_data']:.2f}× faster"))
+    tf = data["transformers_batching"]
+    rows.append(_row(f"transformers backend, MiniLM classifier, {tf['fixed']['rows']:,} texts: token-budget / fixed "
+                     "batches", f"{tf['token_budget']['rows_per_s']:,.1f} / {tf['fixed']['rows_per_s']:,.1f} rows/s "
+                     f"({tf['speedup']:.2f}×)"))
+    mem = data["memory"]
+    rows.append(_row(f"actor peak RSS, shard of {mem['1x']['rows']:,} / {mem['10x']['rows']:,} rows",
+                     f"{mem['1x']['peak_rss_mb']:,.0f} / {mem['10x']['peak_rss_mb']:,.0f} MiB "
+                     f"({mem['ratio_10x_over_1x']:.2f}× for 10× the rows)"))
+    return _table(["figure", "value"], rows)
+
+
 # --- section 3: 1 vs 2 scoring actors (results/actors.json) ------------------------------------------
 
 def _actor_processes(run: Data) -> str:
