@@ -80,6 +80,14 @@ def label_efficiency_table(data: Data) -> str:
     return _table(["task", "arm", "labels (items)", "kappa, mean ± std", per_seed], rows)
 
 
+def _kappas_by_labels(cells: Sequence[Data]) -> dict[int, list[float]]:
+    """Every seed's kappa at each number of labels used, from the cells' per-round points."""
+    at: dict[int, list[float]] = {}
+    for p in (p for c in cells for p in c["points"] if p["kappa"] is not None):
+        at.setdefault(p["labels_used"], []).append(p["kappa"])
+    return at
+
+
 def label_efficiency_curve(data: Data) -> str:
     """Kappa against labels used, mean ± std over the seeds: the loop after every round (at 0 labels
     its zero-shot round-0 model) and random labels at each budget they were trained at."""
@@ -87,9 +95,7 @@ def label_efficiency_curve(data: Data) -> str:
     budgets = sorted({p["labels_used"] for cells in groups.values() for c in cells for p in c["points"]})
     rows = []
     for (task, arm), cells in groups.items():
-        at: dict[int, list[float]] = {}
-        for p in (p for c in cells for p in c["points"] if p["kappa"] is not None):
-            at.setdefault(p["labels_used"], []).append(p["kappa"])
+        at = _kappas_by_labels(cells)
         name = "(b) random" if arm == "b_random" else ARM_NAMES[arm]
         rows.append(_row(task, name, *(_mean_sd(at[n]) if n in at else "" for n in budgets)))
     return _table(["task", "arm", *map(str, budgets)], rows)
@@ -142,9 +148,7 @@ def today_curve(*files: Data) -> str:
     for data in files:
         groups = _groups(data, ("a_loop", "b_random", "e_floor"))
         for (task, arm), cells in groups.items():
-            at: dict[int, list[float]] = {}
-            for p in (p for c in cells for p in c["points"] if p["kappa"] is not None):
-                at.setdefault(p["labels_used"], []).append(p["kappa"])
+            at = _kappas_by_labels(cells)
             seeds = ", ".join(str(c["seed"]) for c in cells)
             rows.append(_row(task, ARM_NAMES[arm], seeds, *(_mean_sd(at[n]) if n in at else "" for n in (0, 100, 200, 300, 400, 500))))
     return _table(["task", "arm", "seeds", "0", "100", "200", "300", "400", "500"], rows)
