@@ -119,6 +119,7 @@ def build_zero_shot_classifier(
     base: str | Path | None = None,
     scale: float = 10.0,
     version: str = "r000-zero-shot",
+    pooling: str = "mean",
 ) -> Path:
     """Write a sequence-classification checkpoint whose head points at each label's description.
 
@@ -126,7 +127,11 @@ def build_zero_shot_classifier(
     close to linear at MiniLM's scale). The head row for label k is the (centred, normalised)
     pooled embedding of its description, so a text's logit for k grows with its similarity to that
     description. Centring removes the direction all descriptions share, which otherwise dominates.
+    ``pooling="cls"`` keeps BERT's own [CLS] + trained pooler instead: only
+    ``benchmarks/bench_pooling_probe.py`` asks for it, to measure what that choice costs.
     """
+    if pooling not in POOLING_CHOICES:
+        raise ValueError(f"pooling={pooling!r}: expected one of {POOLING_CHOICES}")
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
 
@@ -140,10 +145,11 @@ def build_zero_shot_classifier(
         id2label={i: lab for i, lab in enumerate(labels)},
         label2id={lab: i for i, lab in enumerate(labels)},
     )
-    setattr(model.config, POOLING_ATTR, "mean")
-    with torch.no_grad():
-        model.bert.pooler.dense.weight.copy_(torch.eye(model.config.hidden_size))
-        model.bert.pooler.dense.bias.zero_()
+    setattr(model.config, POOLING_ATTR, pooling)
+    if pooling == "mean":
+        with torch.no_grad():
+            model.bert.pooler.dense.weight.copy_(torch.eye(model.config.hidden_size))
+            model.bert.pooler.dense.bias.zero_()
     apply_checkpoint_pooling(model)
     model.eval()
     emb = _pooled_embeddings(model, tokenizer, texts)

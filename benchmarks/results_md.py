@@ -53,6 +53,8 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "loop_step_seconds": (("label_efficiency-2026-12-01-violating.json", "label_efficiency-2026-12-01-hate.json"),
                           f"{_T}:loop_step_seconds_table"),
     "demo": ("demo.json", f"{_T}:demo_table"),
+    "pooling_probe": ("pooling_probe.json", f"{_T}:pooling_probe_table"),
+    "run_all_quick": ("run_all-quick.json", f"{_T}:run_all_table"),
     "recipe_contrastive": ("recipe_ablation.json", f"{_T}:recipe_contrastive_table"),
     # not marked in RESULTS.md until scoring_full.json is rerun: the present file predates the keys it reads
     "scoring_full": ("scoring_full.json", f"{_T}:scoring_table"),

@@ -204,6 +204,29 @@ def demo_table(data: Data) -> str:
                    "holdout kappa per round", "story holds", "load (1 min, start → end)"], rows)
 
 
+def pooling_probe_table(data: Data) -> str:
+    """Section 1's pooling probe (benchmarks/bench_pooling_probe.py): zero-shot kappa and the frozen
+    features' logistic regression at each number of random expert labels, mean ± std over the seeds."""
+    names = {"cls": "[CLS] + BERT pooler", "mean": "mean of tokens"}
+    budgets = data["budgets"]
+    rows = []
+    for pooling in names:
+        cells = [c for c in data["cells"] if c["pooling"] == pooling]
+        if not cells:
+            continue
+        by_n = {n: [p["kappa"] for c in cells for p in c["points"] if p["labels_used"] == n] for n in budgets}
+        rows.append(_row(names[pooling], _mean_sd([c["zero_shot_kappa"] for c in cells]),
+                         *(_mean_sd(by_n[n]) for n in budgets)))
+    return _table(["features", "zero-shot kappa", *(f"{n} random labels" for n in budgets)], rows)
+
+
+def run_all_table(data: Data) -> str:
+    """`make bench` (benchmarks/run_all.py): each script's status, wall time and what it wrote."""
+    rows = [_row(s["name"], s["status"], f"{s['seconds']:,.0f} s", s["note"]) for s in data["scripts"]]
+    rows.append(_row("**total**", "", f"**{data['total_seconds']:,.0f} s**", ""))
+    return _table(["script", "status", "time", "result files"], rows)
+
+
 # --- section 2: scoring throughput (results/scoring_full.json, as bench_scoring.py writes it) --------
 
 SCORING_MODES = {"generative": "generative, tiny Llama (`LLM.generate`, 1 token, label logprobs)",

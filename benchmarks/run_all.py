@@ -7,11 +7,15 @@
 Each script writes its JSON under benchmarks/results/. A script's flags are checked against its
 ``--help`` before it runs (a flag it does not offer is dropped, and said so), so this runner keeps
 working while the scripts evolve. Exit status: 0 when every script exited 0, else 1.
+
+A run of the whole suite (no --only/--skip) also records its summary, with the machine and the
+command, in ``results/run_all-<mode>.json`` (RESULTS.md's ``make bench`` table is generated from it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -165,7 +169,24 @@ def main(argv: list[str] | None = None) -> int:
     for name, status, secs, note in rows:
         print(f"  {name:<{w}}  {status:<18} {secs:8.1f} s  {note}")
     bad = [r for r in rows if r[1] not in ("ok", "dry-run", "skipped")]
+    if not (only or skip or args.dry_run):
+        record_run(mode, rows, argv)
     return 1 if bad else 0
+
+
+def record_run(mode: str, rows: list[tuple[str, str, float, str]], argv: list[str] | None,
+               results: Path = RESULTS) -> Path:
+    """The suite's own record: which scripts ran, how each ended, its wall time and the files it wrote."""
+    from benchmarks.common import provenance
+
+    out = results / f"run_all-{mode}.json"
+    rec = {"benchmark": "run_all", "mode": mode, **provenance(argv),
+           "total_seconds": round(sum(r[2] for r in rows), 1),
+           "scripts": [{"name": n, "status": st, "seconds": round(secs, 1), "note": note}
+                       for n, st, secs, note in rows]}
+    out.write_text(json.dumps(rec, indent=2) + "\n")
+    print(f"  recorded in {out}")
+    return out
 
 
 if __name__ == "__main__":

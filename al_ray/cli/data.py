@@ -176,6 +176,20 @@ def import_cmd(
     from al_ray.data.importer import import_labelled
     from al_ray.storage import join
 
+    from al_ray import storage
+    from al_ray.errors import InputError
+    from al_ray.security import scrub
+
+    so = _storage_options(storage_options)
+    # The file first, then the flags: a newcomer's typo in the path should be the first thing said.
+    if not storage.exists(file, so):
+        raise InputError("file not found", location=scrub(file))
+    given = [flag for flag, value in (("--label-column", label_column), ("--votes", votes),
+                                      ("--share-column", share_column)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --label-column COLUMN (one gold label per row), --votes "
+                          "(per-label vote-count columns) or --share-column COLUMN (share of annotators who "
+                          f"said the positive label); got {', '.join(given) if given else 'none'}")
     label_list = [lab.strip() for lab in labels.split(",") if lab.strip()]
     quote_char = None if quoting is None else ('"' if quoting else False)
     corpus_url = join(out, layout.CORPUS_DIR)
@@ -185,7 +199,7 @@ def import_cmd(
         share_column=share_column, annotators=annotators, annotators_column=annotators_column,
         label_map=_pairs(label_map, "--label-map") if label_map else None, positive_label=positive_label,
         test_fraction=test_fraction, seed=seed, n_shards=shards, gold_url=gold or join(out, layout.GOLD_DIR), fmt=fmt,
-        max_rows=max_rows, storage_options=_storage_options(storage_options), quote_char=quote_char,
+        max_rows=max_rows, storage_options=so, quote_char=quote_char,
     )
     def say(line: str) -> None:  # soft_wrap: paths stay whole (users copy them)
         _out.print(line, soft_wrap=True, markup=False, highlight=False)
@@ -198,7 +212,7 @@ def import_cmd(
     say(f"  corpus: {ds.corpus_url} ({ds.n_shards} shard{'s' if ds.n_shards > 1 else ''})")
     say(f"  gold:   {ds.gold_url} (gold.parquet, test_ids.parquet, dataset.json)")
     sim = "noisy_gold" if ds.extra.get("mode") == "label" else "vote_counts"
-    task_url = _write_task_file(out, ds, file, _storage_options(storage_options))
+    task_url = _write_task_file(out, ds, file, so)
     say(f"  task:   {task_url} (labels, positive label, the corpus's text and id columns; add "
         "label_descriptions: round 0's zero-shot model reads them)")
     say(f"next, stage by stage:  al-ray model init --task {task_url} --out MODEL  then  al-ray score --model MODEL "

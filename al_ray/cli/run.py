@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from al_ray.cli.options import parse_storage_options, storage_option
+from al_ray.driver.config import DEMO_ROWS, DEMO_SHARDS
 from al_ray.errors import InputError, exit_code_for_run_status
 
 console = Console()
@@ -178,8 +179,8 @@ def report_cmd(
 def demo_cmd(
     out: str = typer.Option("demo_run", help="Where the demo writes its corpus and run."),
     rounds: int = typer.Option(3, help="Labelling rounds."),
-    rows: int = typer.Option(20000, help="Demo corpus rows."),
-    shards: int = typer.Option(8, help="Demo corpus shards."),
+    rows: int = typer.Option(DEMO_ROWS, help="Demo corpus rows."),
+    shards: int = typer.Option(DEMO_SHARDS, help="Demo corpus shards."),
     batch_size: int = typer.Option(100, help="Items labelled per round."),
     workers: int = typer.Option(1, help="Scoring actors."),
     seed: int = typer.Option(0, help="Seed of the corpus, selection, simulated experts and training."),

@@ -30,6 +30,14 @@ class RunSettings(BaseModel):
     )
 
 
+# The corpus's size sets most of the demo's time: every round rescores all of it (~200 rows/s after
+# a ~25 s engine start on a 2-core AVX2 machine, RESULTS.md section 2). 8K rows in 4 shards keep the
+# story (3 rounds, holdout kappa rising on ~800 test items) in about 8 minutes on such a machine;
+# 20K rows took ~16 minutes there (issue 14).
+DEMO_ROWS = 8000
+DEMO_SHARDS = 4
+
+
 class CorpusConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from al_ray.driver.config import CorpusConfig, RunConfig, RunSettings, SimulationConfig
+from al_ray.driver.config import DEMO_ROWS, DEMO_SHARDS, CorpusConfig, RunConfig, RunSettings, SimulationConfig
 from al_ray.driver.report import write_report
 from al_ray.driver.run import RunOutcome, run_loop
 
 
-def demo_config(*, rounds: int = 3, rows: int = 20000, shards: int = 8, batch_size: int = 100,
+def demo_config(*, rounds: int = 3, rows: int = DEMO_ROWS, shards: int = DEMO_SHARDS, batch_size: int = 100,
                 workers: int = 1, seed: int = 0) -> RunConfig:
     from al_ray.data.demo_corpus import demo_task
 
@@ -33,7 +33,7 @@ def demo_config(*, rounds: int = 3, rows: int = 20000, shards: int = 8, batch_si
     )
 
 
-def run_demo(out: str, *, rounds: int = 3, rows: int = 20000, shards: int = 8, batch_size: int = 100,
+def run_demo(out: str, *, rounds: int = 3, rows: int = DEMO_ROWS, shards: int = DEMO_SHARDS, batch_size: int = 100,
              workers: int = 1, seed: int = 0, log: Callable[[str], None] = print,
              init_ray: Callable[..., None] | None = None) -> RunOutcome:
     cfg = demo_config(rounds=rounds, rows=rows, shards=shards, batch_size=batch_size, workers=workers, seed=seed)

@@ -71,3 +71,17 @@ def test_import_bad_input_exits_2(tmp_path, capsys):
                  "--label-map", "oops"]) == 2
     assert main(["data", "import", path, "--out", str(out), "--labels", "ham,spam", "--label-column", "nope"]) == 2
     assert "columns present: ['id', 'text', 'label']" in capsys.readouterr().err
+
+
+def test_import_says_a_missing_file_first_then_names_the_flags(tmp_path, capsys):
+    """A typo in the path is the first thing said, even with the label flag also missing; the flag
+    error names the flags a user types, not the function's parameters."""
+    missing = str(tmp_path / "nope.csv")
+    assert main(["data", "import", missing, "--out", str(tmp_path / "o"), "--labels", "ham,spam"]) == 2
+    err = capsys.readouterr().err
+    assert missing in err and "file not found" in err and "--label-column" not in err
+    path = _write(tmp_path / "ok.csv", _records(8))
+    assert main(["data", "import", path, "--out", str(tmp_path / "o"), "--labels", "ham,spam"]) == 2
+    err = capsys.readouterr().err
+    assert "--label-column" in err and "--votes" in err and "--share-column" in err and "label_column" not in err
+    assert not (tmp_path / "o").exists()
