@@ -46,6 +46,9 @@ def load_run_config(args: argparse.Namespace):
     validate = getattr(driver_config, "validate_stages", None)
     if callable(validate):  # builds each stage's config so a typo fails before any engine starts
         validate(config)
+    from al_ray.driver.run import preflight_corpus
+
+    preflight_corpus(config)  # a given corpus's listing and columns, before Ray too
     return config
 
 

@@ -173,23 +173,18 @@ def import_cmd(
     storage_options: Optional[list[str]] = storage_option(),
 ) -> None:
     """Import your own labelled file (gold labels, vote counts or positive shares) as a corpus + gold split."""
-    from al_ray.data.importer import import_labelled
-    from al_ray.storage import join
-
     from al_ray import storage
+    from al_ray.data.importer import import_labelled, label_source
     from al_ray.errors import InputError
     from al_ray.security import scrub
+    from al_ray.storage import join
 
     so = _storage_options(storage_options)
     # The file first, then the flags: a newcomer's typo in the path should be the first thing said.
     if not storage.exists(file, so):
         raise InputError("file not found", location=scrub(file))
-    given = [flag for flag, value in (("--label-column", label_column), ("--votes", votes),
-                                      ("--share-column", share_column)) if value is not None]
-    if len(given) != 1:
-        raise ConfigError("give exactly one of --label-column COLUMN (one gold label per row), --votes "
-                          "(per-label vote-count columns) or --share-column COLUMN (share of annotators who "
-                          f"said the positive label); got {', '.join(given) if given else 'none'}")
+    label_source(label_column, votes, share_column,
+                 spelling={"label_column": "--label-column", "vote_columns": "--votes", "share_column": "--share-column"})
     label_list = [lab.strip() for lab in labels.split(",") if lab.strip()]
     quote_char = None if quoting is None else ('"' if quoting else False)
     corpus_url = join(out, layout.CORPUS_DIR)

@@ -65,7 +65,7 @@ def run_cmd(
     from al_ray import config_io
     from al_ray.driver.config import RunConfig
     from al_ray.driver.report import write_report
-    from al_ray.driver.run import run_loop
+    from al_ray.driver.run import preflight_corpus, run_loop
 
     changes = config_io.deep_merge(config_io.parse_set(overrides),
                                    {"storage_options": parse_storage_options(storage_options) or None})
@@ -73,6 +73,7 @@ def run_cmd(
     from al_ray.driver.config import validate_stages
 
     validate_stages(cfg)  # every stage's section, before Ray starts (as the jobs do)
+    preflight_corpus(cfg)  # and a given corpus's listing and columns
     _init_ray(ray_address)
     outcome = run_loop(cfg, run, max_rounds=max_rounds, one_round=one_round, log=log,
                        allow_config_change=allow_config_change)

@@ -459,6 +459,23 @@ def _check_task(labels: Sequence[str], positive_label: str | None) -> tuple[list
 # ----------------------------------------------------------------------------- the importer
 
 
+LABEL_SOURCES = {"label_column": "label", "vote_columns": "votes", "share_column": "share"}
+
+
+def label_source(label_column: Any, vote_columns: Any, share_column: Any,
+                 spelling: Mapping[str, str] | None = None) -> str:
+    """Which of the three ways to give labels was chosen ("label", "votes" or "share"); exactly one
+    must be. ``spelling`` names them in the error as the caller's user typed them (the CLI's flags)."""
+    name = {k: k for k in LABEL_SOURCES} | dict(spelling or {})
+    given = [k for k, value in (("label_column", label_column), ("vote_columns", vote_columns),
+                                ("share_column", share_column)) if value is not None]
+    if len(given) != 1:
+        raise ConfigError(f"give exactly one of {name['label_column']} (one gold label per row), "
+                          f"{name['vote_columns']} (per-label vote counts) or {name['share_column']} (share of "
+                          f"annotators saying the positive label); got {', '.join(name[k] for k in given) or 'none'}")
+    return LABEL_SOURCES[given[0]]
+
+
 def import_labelled(
     path: str,
     out_url: str,
@@ -498,13 +515,7 @@ def import_labelled(
     data, before writing anything.
     """
     labels, positive_label = _check_task(labels, positive_label)
-    modes = [name for name, value in (("label_column", label_column), ("vote_columns", vote_columns),
-                                      ("share_column", share_column)) if value is not None]
-    if len(modes) != 1:
-        raise ConfigError("give exactly one of label_column (one gold label per row), vote_columns "
-                          "(per-label vote counts) or share_column (share of annotators saying the positive "
-                          f"label); got {modes or 'none'}")
-    mode = {"label_column": "label", "vote_columns": "votes", "share_column": "share"}[modes[0]]
+    mode = label_source(label_column, vote_columns, share_column)
     if not 0.0 <= test_fraction < 1.0:
         raise ConfigError(f"test_fraction must be in [0, 1), got {test_fraction}")
     if n_shards < 1:

@@ -55,6 +55,20 @@ def _default_log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def preflight_corpus(config: RunConfig) -> None:
+    """A given corpus listed and a sample of its footers read before Ray starts (``al-ray run`` and
+    the run job call this), so a wrong path or text column answers in about a second, not after a
+    cluster start and a model build. A corpus the run prepares itself (``corpus.source``) is
+    written by the run's first step, so there is nothing to check yet."""
+    if not config.corpus.url:
+        return
+    from al_ray.scoring.config import ScoringConfig
+    from al_ray.scoring.job import preflight
+
+    preflight(ScoringConfig(**{**config.scoring, "task": config.task, "model": config.model.base or ".",
+                               "storage_options": config.storage_options}), config.corpus.url)
+
+
 def run_loop(
     config: RunConfig,
     run_url: str,

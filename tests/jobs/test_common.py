@@ -240,3 +240,20 @@ def test_score_partial_failure_is_exit_1(tmp_path, capsys, monkeypatch):
     assert code == ExitCode.PARTIAL_FAILURE
     doc = summary_from(capsys)
     assert doc["status"] == "partial_failure" and doc["result"]["failed_shards"][0]["kind"] == "quarantined"
+
+
+def test_the_run_job_checks_a_given_corpus_before_ray(tmp_path):
+    """jobs.run reads the config the way ``al-ray run`` does: a missing corpus is bad input (exit 2)
+    from load_run_config, before the job body (and Ray) is reached."""
+    import argparse
+
+    from al_ray.errors import InputError
+    from jobs import run as run_job
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({"run": {"name": "t", "max_rounds": 1, "batch_size": 2, "label_budget": 2},
+                                   "task": {"name": "t", "labels": ["ok", "toxic"]},
+                                   "corpus": {"url": str(tmp_path / "nowhere")}}))
+    args = argparse.Namespace(config=str(cfg), overrides=[])
+    with pytest.raises(InputError, match="corpus does not exist"):
+        run_job.load_run_config(args)
