@@ -20,6 +20,8 @@ weighting 'balanced'; they differ only in the fields named):
   contrastive SetFit's recipe (finetune.recipe 'contrastive'): LoRA steps on sentence-transformers'
               cosine-similarity loss over 20 positive + 20 negative pairs per label (150 to 300 steps),
               then the logistic head (C=1) on the tuned embeddings; no cross-entropy steps
+  select      finetune.recipe_candidates [lora, floor]: today's LoRA recipe (12 epochs, >= 150 steps) or
+              the floor, whichever has the higher kappa on a stratified 25% holdout; the winner retrains on all
 
 The new defaults (``FinetuneConfig``: min_steps 150, head_init keep) are the ``steps`` recipe: the
 warm start measured worse (RESULTS.md section 1b).
@@ -95,6 +97,9 @@ RECIPES: dict[str, dict[str, Any] | None] = {
     "contrastive": {"recipe": "contrastive", "min_steps": 150},
     # a larger step budget: does training longer help where 150 steps are already ~5 epochs (500 labels)?
     "steps400": {"min_steps": 400, "head_init": "keep"},
+    # today's default LoRA recipe (12 epochs, >= 150 steps) or the floor, whichever scores higher on a
+    # stratified 25% holdout of the labels (finetune.recipe_candidates); the winner retrains on all
+    "select": {"min_steps": 150, "head_init": "keep", "epochs": 12, "recipe_candidates": ["lora", "floor"]},
 }
 SPAM_TASK = {"name": "sms-spam", "labels": ["ham", "spam"], "positive_label": "spam",
              "label_descriptions": {"ham": "an ordinary personal text message between friends or family",
@@ -142,8 +147,8 @@ def finetune_cell(split: Split, task, base: Path, ids, texts, labels, recipe: di
     lab_file = out / "labels.parquet"
     pq.write_table(pa.table({"id": list(ids), "text": list(texts), "label": list(labels),
                              "round": [0] * len(ids)}), lab_file)
-    cfg = FinetuneConfig(epochs=5, batch_size=16, max_length=128, class_weighting="balanced", seed=seed,
-                         torch_threads=threads, eval_train_loss=True, **recipe)
+    cfg = FinetuneConfig(**{"epochs": 5, "batch_size": 16, "max_length": 128, "class_weighting": "balanced",
+                            "seed": seed, "torch_threads": threads, "eval_train_loss": True, **recipe})
     digest = hashlib.sha256(json.dumps([list(ids), list(labels), cfg.model_dump(mode="json")]).encode()).hexdigest()[:12]
     t0 = time.perf_counter()
     res = train_round(cfg, task, mode="classifier", base_model=str(base), labels=[str(lab_file)],
@@ -155,7 +160,7 @@ def finetune_cell(split: Split, task, base: Path, ids, texts, labels, recipe: di
     return {**kappa_against(split.test_gold, pred, split.labels), "steps": m.get("steps"),
             "train_accuracy_after": m.get("train_accuracy_after"), "train_loss_before": m.get("train_loss_before"),
             "train_loss_after": m.get("train_loss_after"), "head_init": m.get("head_init"),
-            "contrastive": m.get("contrastive"),
+            "contrastive": m.get("contrastive"), "recipe_trained": m.get("recipe"), "recipe_choice": m.get("recipe_choice"),
             "seconds_train": round(t_train, 1), "seconds_eval": round(time.perf_counter() - t0, 1),
             "train_resumed": bool(res.resumed)}
 
@@ -262,7 +267,7 @@ def effective_training(recipe: str, budget: int, batch_size: int = 16, epochs: i
     """(head_init, optimiser steps) that a recipe runs at a budget: two recipes with the same pair
     train the same model (same data, same seed), so the second one is not trained again."""
     r = RECIPES[recipe]
-    if r is None or r.get("recipe", "lora") != "lora":
+    if r is None or r.get("recipe", "lora") != "lora" or r.get("recipe_candidates"):
         return None
     per_epoch = -(-budget // batch_size)
     return r["head_init"], r.get("head_init_c", 1.0), max(per_epoch * epochs, r["min_steps"])

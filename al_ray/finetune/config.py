@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from al_ray.errors import ConfigError
 
 Mode = Literal["classifier", "generative"]
+Recipe = Literal["lora", "contrastive", "floor"]
 MODES: tuple[str, ...] = ("classifier", "generative")
 
 # LoRA targets per architecture (``config.model_type`` of the base checkpoint). Encoders adapt the
@@ -74,11 +75,27 @@ class FinetuneConfig(BaseModel):
         None, description="Modules trained in full and saved in the adapter. None = per mode: "
         "classifier -> ['classifier'] (the head; the pooler stays frozen), generative -> [].",
     )
-    recipe: Literal["lora", "contrastive"] = Field(
+    recipe: Recipe = Field(
         "lora", description="Classifier mode. 'lora': LoRA + head on weighted cross-entropy. 'contrastive': "
         "SetFit's recipe on the same LoRA model (al_ray.finetune.contrastive): LoRA steps on a cosine loss over "
         "pairs of labelled texts, then a logistic-regression head (C = head_init_c) on the tuned embeddings. "
-        "Measured in the few-labels ablation (RESULTS.md section 1b).",
+        "'floor': no gradient step, the head becomes a class-balanced logistic regression on the frozen "
+        "features (the frozen-embedding floor as a servable checkpoint). Measured in the few-labels ablation "
+        "(RESULTS.md section 1b). Ignored when recipe_candidates is set.",
+    )
+    recipe_candidates: list[Recipe] | None = Field(
+        None, description="Classifier mode: choose the recipe every round among these, by Cohen's kappa on a "
+        "stratified holdout (recipe_holdout) of the labels so far; each candidate trains on the rest, the "
+        "winner then retrains on all labels (ties: the one listed first). Why: whether LoRA beats the "
+        "frozen-embedding floor depends on how many labels each class has, so the loop measures it instead of "
+        "trusting a constant (al_ray.finetune.recipes). Costs one extra fit per candidate. Measured worse than "
+        "plain LoRA on the shared data (RESULTS.md 1b, finding 8: a 25% holdout of <= 150 labels is too noisy), "
+        "so off by default. None = always `recipe`.",
+    )
+    recipe_holdout: float = Field(
+        0.25, gt=0.0, lt=1.0, description="recipe_candidates: the share of the labels held out to score the "
+        "candidates (stratified; at least one per class). With a class of fewer than 2 labels there is no "
+        "holdout and the first candidate is used (metrics.json says so).",
     )
     contrastive_pairs_per_example: int = Field(
         20, ge=1, description="recipe 'contrastive': positive and negative partners drawn per labelled example "
@@ -168,6 +185,15 @@ class FinetuneConfig(BaseModel):
             return None
         if any(not isinstance(n, str) or not n.strip() for n in names):
             raise ValueError("module names must be non-empty strings")
+        return names
+
+    @field_validator("recipe_candidates")
+    @classmethod
+    def _candidates_valid(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError("recipe_candidates must name at least two different recipes (or be null)")
         return names
 
     @field_validator("target_modules")

@@ -37,6 +37,7 @@ from al_ray import storage
 from al_ray.errors import ConfigError
 from al_ray.finetune.config import MODES, FinetuneConfig, vllm_max_lora_rank
 from al_ray.finetune.data import class_weights, read_labels
+from al_ray.finetune.recipes import choose_recipe, fit_recipe
 from al_ray.layout import ADAPTER_DIR, CHECKPOINT_CONFIG_FILE, MERGED_DIR, METRICS_FILE
 from al_ray.models import MODEL_VERSION_FILE, read_model_version, write_model_version
 from al_ray.security import register_storage_options, scrub
@@ -124,14 +125,18 @@ def train_round(
         with pa.deterministic(config.deterministic), pa.isolated_rng(device), pa.torch_threads(config.torch_threads):
             lm = pa.build_lora_model(base_dir, mode, task.labels, config, task.prompt_template)
             trainable, total = lm.trainable_parameters()
-            head_init: dict[str, Any] = {"head_init": "keep"}
-            contrastive = None
-            if mode == "classifier" and config.recipe == "contrastive":
-                report, head_init, contrastive = _train_contrastive(pa, lm, data, weights, config, device, log)
+            recipe, choice = "lora", None
+            if mode == "classifier":
+                recipe = config.recipe
+                if config.recipe_candidates:
+                    choice = choose_recipe(
+                        pa, lambda: pa.build_lora_model(base_dir, mode, task.labels, config, task.prompt_template),
+                        data.texts, data.label_ids, len(task.labels), config, device, log)
+                    recipe = choice["chosen"]
+                report, head_init, contrastive = fit_recipe(pa, lm, recipe, data.texts, data.label_ids, weights,
+                                                            config, device, log)
             else:
-                if mode == "classifier" and config.head_init == "logistic":
-                    head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c,
-                                                   seed=config.seed, max_length=config.max_length, device=device)
+                head_init, contrastive = {"head_init": "keep"}, None
                 report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
             threads_used = pa.current_threads()
         lm.model.to("cpu")
@@ -163,7 +168,8 @@ def train_round(
             "train_accuracy_after": report.train_accuracy_after,
             "steps": report.steps,
             "head_init": head_init,
-            "recipe": config.recipe if mode == "classifier" else "lora",
+            "recipe": recipe,
+            "recipe_choice": choice,
             "contrastive": contrastive,
             "learning_rate": config.learning_rate_for(mode),
             "lora_r": config.lora_r,
@@ -207,32 +213,6 @@ def train_round(
         mode=mode, version=version, base_model=scrub(str(base_model)), adapter_url=urls["adapter"],
         merged_url=urls["merged"] if save_merged else None, metrics_url=urls["metrics"], metrics=metrics,
     )
-
-
-def _train_contrastive(pa: Any, lm: Any, data: Any, weights: Sequence[float], config: FinetuneConfig, device: str,
-                       log: Callable[[str], None] | None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """SetFit's two stages (al_ray.finetune.contrastive): cosine-loss LoRA steps, then the logistic head.
-
-    With one class labelled there are no negative pairs and no head to fit: the cross-entropy
-    recipe runs instead, and metrics.json says so.
-    """
-    from al_ray.finetune.contrastive import train_contrastive
-
-    if len(set(data.label_ids)) < 2:
-        report = pa.train(lm, data.texts, data.label_ids, weights, config, device=device, log=log)
-        return report, {"head_init": "keep"}, {"skipped": "one class labelled: cross-entropy recipe used"}
-    t0 = time.perf_counter()
-    before = (pa.evaluate_training_set(lm, data.texts, data.label_ids, weights, config, device)[0]
-              if config.eval_train_loss else None)
-    stage1 = train_contrastive(lm, data.texts, data.label_ids, config, device=device, log=log)
-    head_init = pa.warm_start_head(lm, data.texts, data.label_ids, weights, c=config.head_init_c, seed=config.seed,
-                                   max_length=config.max_length, device=device)
-    after = acc = None
-    if config.eval_train_loss:
-        after, acc = pa.evaluate_training_set(lm, data.texts, data.label_ids, weights, config, device)
-    report = pa.TrainReport(train_loss_per_epoch=[], train_loss_before=before, train_loss_after=after,
-                            train_accuracy_after=acc, steps=stage1["steps"], seconds=time.perf_counter() - t0)
-    return report, head_init, stage1
 
 
 def _materialise(base_model: str, local: Path, storage_options: Mapping[str, Any] | None) -> Path:

@@ -190,3 +190,63 @@ def test_contrastive_pairs_are_seeded_and_balanced():
     # every example gets one negative per draw; the singleton class (index 5) gets no positive
     assert sum(t == 0.0 for _, _, t in pairs) == 4 * len(y)
     assert sum(t == 1.0 for _, _, t in pairs) == 4 * (len(y) - 1)
+
+
+@pytest.mark.slow
+def test_floor_recipe_serves_the_frozen_embedding_floor(planted):
+    """recipe='floor': no gradient step; the merged checkpoint is the base encoder with the fitted
+    logistic head, so the engines serve the floor like any other round's model."""
+    base, url, held_out, d = planted
+    cfg = FinetuneConfig(torch_threads=1, max_length=32, seed=0, recipe="floor")
+    res = train_round(cfg, PLANTED, mode="classifier", base_model=str(base), labels=[url],
+                      out_url=str(d / "floor"), version="r001-floor")
+    m = res.metrics
+    assert m["recipe"] == "floor" and m["steps"] == 0 and m["recipe_choice"] is None
+    assert m["head_init"]["head_init"] == "logistic" and m["head_init"]["train_accuracy"] == 1.0
+    assert _held_out_accuracy(res, base, held_out) >= 0.85
+
+
+@pytest.mark.slow
+def test_recipe_choice_takes_the_candidate_that_wins_on_the_holdout(planted):
+    """recipe_candidates: each candidate trains on 75% of the labels and is scored on the rest; the
+    winner retrains on all of them. A LoRA run with a learning rate too small to move the zero-shot
+    head (x_class/y_class tell it nothing) loses to the floor; with the default recipe both are
+    perfect on the planted task and the tie goes to the candidate listed first."""
+    base, url, held_out, d = planted
+    weak_lora = FinetuneConfig(torch_threads=1, max_length=32, seed=0, recipe_candidates=["lora", "floor"],
+                               learning_rate=1e-9, min_steps=10)
+    res = train_round(weak_lora, PLANTED, mode="classifier", base_model=str(base), labels=[url],
+                      out_url=str(d / "choice-floor"), version="r001-choice-floor")
+    choice = res.metrics["recipe_choice"]
+    assert choice["chosen"] == "floor" and res.metrics["recipe"] == "floor" and res.metrics["steps"] == 0
+    assert (choice["n_fit"], choice["n_holdout"]) == (22, 8)
+    assert choice["holdout_kappa"]["floor"] > choice["holdout_kappa"]["lora"]
+    assert _held_out_accuracy(res, base, held_out) >= 0.85
+
+    both_good = FinetuneConfig(torch_threads=1, max_length=32, seed=0, recipe_candidates=["lora", "floor"])
+    res = train_round(both_good, PLANTED, mode="classifier", base_model=str(base), labels=[url],
+                      out_url=str(d / "choice-tie"), version="r001-choice-tie")
+    choice = res.metrics["recipe_choice"]
+    assert choice["holdout_kappa"] == {"lora": 1.0, "floor": 1.0}  # a tie goes to the first listed
+    assert choice["chosen"] == "lora" and res.metrics["steps"] == both_good.min_steps
+
+
+def test_holdout_is_stratified_and_refused_for_a_singleton_class():
+    from al_ray.finetune.recipes import holdout_indices
+
+    y = [0] * 30 + [1] * 10
+    fit, hold = holdout_indices(y, 0.25, seed=0)
+    assert sorted(fit + hold) == list(range(40)) and len(hold) == 10
+    assert sum(y[i] for i in hold) in (2, 3) and holdout_indices(y, 0.25, seed=0) == (fit, hold)
+    assert holdout_indices([0] * 9 + [1], 0.25, seed=0) is None  # one positive: no holdout with both classes
+    assert holdout_indices([0, 0, 1, 1], 0.25, seed=0) is None  # nothing left to fit on
+
+
+def test_recipe_candidates_must_differ():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="at least two different recipes"):
+        FinetuneConfig(recipe_candidates=["lora", "lora"])
+    with pytest.raises(ValidationError):
+        FinetuneConfig(recipe_candidates=["lora", "bagging"])
+    assert FinetuneConfig(recipe_candidates=["lora", "floor"]).recipe_candidates == ["lora", "floor"]
