@@ -48,15 +48,7 @@ def fit_recipe(pa: Any, lm: Any, recipe: str, texts: Sequence[str], label_ids: S
 
 def _floor(pa: Any, lm: Any, texts: Sequence[str], label_ids: Sequence[int], weights: Sequence[float],
            config: FinetuneConfig, device: str) -> tuple[Any, dict[str, Any], None]:
-    t0 = time.perf_counter()
-    head_init = pa.warm_start_head(lm, texts, label_ids, weights, c=config.head_init_c, seed=config.seed,
-                                   max_length=config.max_length, device=device)
-    after = acc = None
-    if config.eval_train_loss:
-        after, acc = pa.evaluate_training_set(lm, texts, label_ids, weights, config, device)
-    report = pa.TrainReport(train_loss_per_epoch=[], train_loss_before=None, train_loss_after=after,
-                            train_accuracy_after=acc, steps=0, seconds=time.perf_counter() - t0)
-    return report, head_init, None
+    return *_logistic_head(pa, lm, texts, label_ids, weights, config, device, time.perf_counter(), None, 0), None
 
 
 def _contrastive(pa: Any, lm: Any, texts: Sequence[str], label_ids: Sequence[int], weights: Sequence[float],
@@ -72,14 +64,23 @@ def _contrastive(pa: Any, lm: Any, texts: Sequence[str], label_ids: Sequence[int
     before = (pa.evaluate_training_set(lm, texts, label_ids, weights, config, device)[0]
               if config.eval_train_loss else None)
     stage1 = train_contrastive(lm, texts, label_ids, config, device=device, log=log)
+    report, head_init = _logistic_head(pa, lm, texts, label_ids, weights, config, device, t0, before, stage1["steps"])
+    return report, head_init, stage1
+
+
+def _logistic_head(pa: Any, lm: Any, texts: Sequence[str], label_ids: Sequence[int], weights: Sequence[float],
+                   config: FinetuneConfig, device: str, t0: float, before: float | None,
+                   steps: int) -> tuple[Any, dict[str, Any]]:
+    """The last stage the floor and the contrastive recipe share: fit the logistic head on the
+    features as they are now, then measure the training set (TrainReport, head_init record)."""
     head_init = pa.warm_start_head(lm, texts, label_ids, weights, c=config.head_init_c, seed=config.seed,
                                    max_length=config.max_length, device=device)
     after = acc = None
     if config.eval_train_loss:
         after, acc = pa.evaluate_training_set(lm, texts, label_ids, weights, config, device)
     report = pa.TrainReport(train_loss_per_epoch=[], train_loss_before=before, train_loss_after=after,
-                            train_accuracy_after=acc, steps=stage1["steps"], seconds=time.perf_counter() - t0)
-    return report, head_init, stage1
+                            train_accuracy_after=acc, steps=steps, seconds=time.perf_counter() - t0)
+    return report, head_init
 
 
 def holdout_indices(label_ids: Sequence[int], fraction: float, seed: int) -> tuple[list[int], list[int]] | None:
