@@ -214,20 +214,20 @@ def _info_to_fileinfo(fs: fsspec.AbstractFileSystem, info: Mapping[str, Any], li
 
 
 def list_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str, Any] | None = None) -> list[FileInfo]:
-    """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list."""
+    """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list.
+
+    Streamed a folder at a time (``iter_files``) rather than through ``fs.find(detail=True)``, which
+    holds an info dict for every object at once: ~1 KB each on local disks, ~100 MB of transient peak
+    for a 100K-shard corpus. On an object store it is one paged listing per folder, the same requests
+    as ``find`` for the usual layout of a few folders of ~1,000 shards."""
     fs, path = resolve(url, storage_options)
     _fresh(fs, path)
     try:
         if fs.isfile(path):
             return [_info_to_fileinfo(fs, fs.info(path), url)]
-        found = fs.find(path, detail=True)
     except FileNotFoundError as exc:
         raise StorageError(f"no such location: {scrub(url)}") from exc
-    out = [
-        _info_to_fileinfo(fs, info, url)
-        for name, info in found.items()
-        if name.endswith(suffix) and not posixpath.basename(name).startswith((".", "_"))
-    ]
+    out = [fi for fi in _walk_files(fs, path, url) if fi.url.endswith(suffix)]  # nothing where nothing is
     return sorted(out, key=lambda fi: fi.url)
 
 
@@ -238,11 +238,15 @@ def iter_files(url: str, storage_options: Mapping[str, Any] | None = None) -> It
     keeps, not for 300K fsspec info dicts. Nothing when ``url`` does not exist."""
     fs, path = resolve(url, storage_options)
     _fresh(fs, path)
+    yield from _walk_files(fs, path, url)
+
+
+def _walk_files(fs: fsspec.AbstractFileSystem, path: str, like_url: str) -> Iterator[FileInfo]:
     try:
         for _root, _dirs, files in fs.walk(path, detail=True):
             for name, info in files.items():
                 if not posixpath.basename(info.get("name", name)).startswith((".", "_")):
-                    yield _info_to_fileinfo(fs, info, url)
+                    yield _info_to_fileinfo(fs, info, like_url)
     except FileNotFoundError:
         return
 

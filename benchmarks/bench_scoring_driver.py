@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -95,6 +94,7 @@ def child(phase: str, root: str, n: int) -> dict:
     from al_ray.scoring.config import ScoringConfig
     from al_ray.scoring.job import plan_scoring, run_scoring
     from al_ray.task import TaskConfig
+    from benchmarks.common import peak_rss_mib
 
     corpus, out = str(Path(root) / "corpus"), str(Path(root) / "scores")
     # no engine ever starts (nothing is left to score): the model path is only a name
@@ -118,7 +118,9 @@ def child(phase: str, root: str, n: int) -> dict:
             res["resume_again"].update(duplicate_check_reused=s.duplicate_ids.reused)
     finally:
         ray.shutdown()
-    res["ru_maxrss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: a subprocess's ru_maxrss starts at its parent's peak (the parent that wrote
+    # 400K files here), which made the 10K figure of 2026-12-01 a parent's (al_ray/memory.py)
+    res["vmhwm_bytes"] = int(peak_rss_mib() * 2**20)
     return res
 
 
@@ -173,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(result: dict, out: str) -> None:
-    # the larger of the sampled peaks and ru_maxrss (which also covers imports and ray.init)
+    # the larger of the sampled peaks and VmHWM (which also covers imports, ray.init and shutdown)
     peaks = {n: max([f[p][k]["peak_rss_bytes"] for p in ("all_done", "half_done")
                      for k in ("plan", "resume", "resume_again") if k in f[p]]
-                    + [f[p]["ru_maxrss_bytes"] for p in ("all_done", "half_done")])
+                    + [f[p]["vmhwm_bytes"] for p in ("all_done", "half_done")])
              for n, f in result["sizes"].items()}
     secs = {n: max(f[p][k]["seconds"] for p in ("all_done", "half_done") for k in ("plan", "resume", "resume_again")
                    if k in f[p]) for n, f in result["sizes"].items()}

@@ -43,6 +43,7 @@ BLOCKS: dict[str, tuple[str | tuple[str, ...], str]] = {
     "gate_shares": ("gate.json", "benchmarks.bench_gate:share_table"),
     "pool_sidecars_quick": ("pool_sidecars-quick.json", "benchmarks.bench_pool_sidecars:markdown_table"),
     "pool_sidecars_200x50k": ("pool_sidecars-200x50k.json", "benchmarks.bench_pool_sidecars:markdown_table"),
+    "pool_sidecars_100000x100": ("pool_sidecars-100000x100.json", "benchmarks.bench_pool_sidecars:markdown_table"),
     "label_efficiency_full": ("label_efficiency.json", f"{_T}:label_efficiency_table"),
     "label_efficiency_curve": ("label_efficiency.json", f"{_T}:label_efficiency_curve"),
     "label_efficiency_replicates": ("label_efficiency.json", f"{_T}:label_efficiency_replicates"),

@@ -32,7 +32,7 @@ def _machine(data: dict) -> str:
 
 
 def test_every_measurement_is_checked_here():
-    assert set(BY_KEY) == {"plan", "resume", "resume_again", "pool_merge", "pool_merge_small_k"}
+    assert set(BY_KEY) == {"plan", "resume", "resume_again", "pool_merge", "pool_merge_small_k", "pool_merge_100k"}
     for m in dc.MEASUREMENTS:
         assert m.points and all(p.shards > 0 and p.seconds > 0 and p.peak_rss_bytes > 0 for p in m.points)
         assert m.source.startswith("benchmarks/results/") and m.date and m.machine and m.conditions
@@ -56,8 +56,9 @@ def test_scoring_driver_constants_match_the_result_file(key):
             assert fig["shards_skipped_done"] == p.shards
 
 
-@pytest.mark.parametrize("key,k_values", [("pool_merge", {2048}), ("pool_merge_small_k", None)])
-def test_pool_constants_match_the_result_files(key, k_values):
+@pytest.mark.parametrize("key,k_values,load", [("pool_merge", {2048}, (4.5, 8)), ("pool_merge_small_k", None, (4.5, 8)),
+                                               ("pool_merge_100k", {64}, (0, 3))])
+def test_pool_constants_match_the_result_files(key, k_values, load):
     m = BY_KEY[key]
     data = _load(m.source)
     assert m.date == data["started_at"]
@@ -66,6 +67,8 @@ def test_pool_constants_match_the_result_files(key, k_values):
     assert runs, f"no runs with k in {k_values} in {m.source}"
     if k_values is None:
         assert max(r["k"] for r in runs) <= 256 and "K 8-256" in m.step
+    elif key == "pool_merge_100k":
+        assert "100K sidecars" in m.step and data["corpus"]["files"] == 100_000
     else:
         assert f"K {min(k_values)}" in m.step
     arms = [r["sidecars"] for r in runs]
@@ -76,7 +79,7 @@ def test_pool_constants_match_the_result_files(key, k_values):
     assert f"{data['corpus']['rows_per_file']:,}-row shards" in m.conditions
     assert f"pool {data['pool_size']:,}" in m.conditions
     assert f"{data['io_workers']} I/O workers" in m.conditions
-    assert all(4.5 <= x <= 8 for x in data["load_avg_at_start"])  # the "load 5-7" of the conditions
+    assert all(load[0] <= x <= load[1] for x in data["load_avg_at_start"])  # the load the conditions name
 
 
 def test_the_default_k_is_the_one_measured():
@@ -131,7 +134,8 @@ def test_the_plan_states_the_driver_costs_at_its_shard_count(tmp_path, monkeypat
     got = {c.key: c for c in plan.driver}
     assert set(got) == set(BY_KEY) and all(c.shards == 100_000 for c in plan.driver)
     assert got["plan"].scaling == got["resume"].scaling == "measured"
-    assert got["resume"].seconds == 26.26 and got["pool_merge"].scaling == "extrapolated"
+    assert got["resume"].seconds == 16.679 and got["pool_merge"].scaling == "extrapolated"
+    assert got["pool_merge_100k"].scaling == "measured" and got["pool_merge_100k"].seconds == 133.655
     d = plan.to_dict()
     json.dumps(d)
     row = next(r for r in d["driver"] if r["key"] == "pool_merge")

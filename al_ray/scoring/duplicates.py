@@ -52,33 +52,46 @@ MAX_EXAMPLES = 5
 _NPY_HEADER = 128  # np.save's v1 header: what a sidecar's size is besides its 8 bytes a row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdSource:
-    """One done shard as the check sees it: where its id hashes come from and about how many."""
+    """One done shard as the check sees it: where its id hashes come from and about how many.
+
+    ``out`` is the output root, one string shared by every source (and pickled once per task's
+    arguments): 100K sources must not hold 100K copies of the prefix."""
 
     rel: str
-    score_url: str
+    out: str
     sidecar: bool  # True: read <score file>.ids.npy; False: hash the score file's id column
     rows: int  # estimate, from the listed size (what the partition count is planned from)
     fingerprint: str = ""  # of the file that will be read, from the listing
 
+    @property
+    def score_url(self) -> str:
+        return storage.join(self.out, self.rel)
+
 
 def sources_from_listing(out: str, rels: list[str], listing) -> list[IdSource]:
     """The done shards among ``rels`` (a marker is listed) with their sidecar, or their score file when
-    the sidecar is missing. ``listing``: ``al_ray.scoring.job.OutputListing`` (one listing of ``out``)."""
+    the sidecar is missing. ``listing``: ``al_ray.scoring.listing.OutputListing`` (one listing of
+    ``out``), looked up for all of ``rels`` at once."""
+    from al_ray.scoring.listing import utf8_keys
+
+    names = utf8_keys(rels)
+    done = listing.done_mask(names)
+    side = listing.sidecars.index_of(names)
+    score = listing.scores.index_of(names)
     found = []
-    for rel in rels:
-        if rel not in listing.done:
-            continue
-        score = storage.join(out, rel)
-        side = listing.files.get(rel + SCORE_IDS_SUFFIX)
-        if side is not None:
-            found.append(IdSource(rel, score, True, max((side[0] - _NPY_HEADER) // 8, 0), side[1]))
+    for k in np.flatnonzero(done):
+        rel, i = rels[k], int(side[k])
+        if i >= 0:
+            rows = max((int(listing.sidecars.sizes[i]) - _NPY_HEADER) // 8, 0)
+            found.append(IdSource(rel, out, True, rows, listing.sidecars.fingerprint(i)))
         else:
-            size, fp = listing.files.get(rel, (0, ""))
+            j = int(score[k])
+            size, fp = (int(listing.scores.sizes[j]), listing.scores.fingerprint(j)) if j >= 0 else (0, "")
             # no sidecar (scored before they existed): its score file is read instead; size/8 over-counts
             # rows (a score row is far more than 8 bytes), which only errs towards more partitions
-            found.append(IdSource(rel, score, False, size // 8, fp))
+            found.append(IdSource(rel, out, False, size // 8, fp))
     return found
 
 

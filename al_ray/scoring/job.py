@@ -38,6 +38,7 @@ from al_ray.layout import CALIBRATION_FILE as CALIBRATION_NAME
 from al_ray.layout import SCORES_SUMMARY_FILE as SUMMARY_NAME
 from al_ray.models import MODEL_VERSION_FILE
 from al_ray.scoring.config import ScoringConfig
+from al_ray.scoring.listing import OutputListing, list_outputs
 from al_ray.scoring.reader import Shard, check_shards, list_shards, normalise_url, sample_shards, score_url
 from al_ray.scoring.shard import ShardResult
 from al_ray.scoring.summary import DuplicateIds, ScoringSummary, ShardFailure
@@ -140,43 +141,6 @@ class ScoringPlan:
     rows_estimate: int  # for the progress bar: mean sampled rows x shards to do (unknown rows are estimated)
 
 
-@dataclass
-class OutputListing:
-    """What one listing of the output prefix found, kept compact (O(shards), ~100 bytes a shard).
-
-    ``done``: relative paths of score files whose ``.done`` marker is listed. ``files``: relative
-    path -> (size, fingerprint) of every id sidecar, and of score files only where no sidecar sits
-    beside them (the duplicate check's fallback); sizes plan its partitions, fingerprints its digest.
-    """
-
-    done: set[str]
-    files: dict[str, tuple[int, str]]
-
-
-def list_outputs(out: str, storage_options: dict | None = None) -> OutputListing:
-    """One recursive listing of ``out`` (paged on object stores: ~1 request per 1,000 keys) instead of
-    one ``exists`` request per shard; streamed a folder at a time (``storage.iter_files``)."""
-    from al_ray.layout import SCORE_IDS_SUFFIX
-
-    root = normalise_url(out, storage_options) + "/"
-    done: set[str] = set()
-    sidecars: dict[str, tuple[int, str]] = {}
-    scores: dict[str, tuple[int, str]] = {}
-    for fi in storage.iter_files(out, storage_options):
-        if not fi.url.startswith(root):
-            continue
-        rel = fi.url[len(root):]
-        if rel.endswith(storage.DONE_SUFFIX):
-            done.add(rel[: -len(storage.DONE_SUFFIX)])
-        elif rel.endswith(SCORE_IDS_SUFFIX):
-            sidecars[rel] = (fi.size, fi.fingerprint)
-            scores.pop(rel[: -len(SCORE_IDS_SUFFIX)], None)
-        elif rel.endswith(".parquet") and rel + SCORE_IDS_SUFFIX not in sidecars:
-            scores[rel] = (fi.size, fi.fingerprint)
-    sidecars.update(scores)
-    return OutputListing(done, sidecars)
-
-
 def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
                  rescore: bool = False, checked: list[Shard] | None = None) -> ScoringPlan:
     """The planning half of ``run_scoring`` (what the driver benchmark measures): preflight unless
@@ -189,8 +153,9 @@ def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[s
     if outputs is None:
         done_before, todo = [], list(readable)
     else:
-        done_before = [s for s in readable if s.rel in outputs.done]
-        todo = [s for s in readable if s.rel not in outputs.done]
+        done = outputs.done_mask([s.rel for s in readable])
+        done_before = [s for s, d in zip(readable, done) if d]
+        todo = [s for s, d in zip(readable, done) if not d]
     known = [s.num_rows for s in checked if s.num_rows is not None]
     per_shard = sum(known) / len(known) if known else 0
     return ScoringPlan(checked, readable, done_before, todo, outputs, int(per_shard * len(todo)))

@@ -1,0 +1,131 @@
+"""One listing of a scoring output prefix, held as Arrow columns: what is done, and each file's size.
+
+The driver lists the output once per run (paged on object stores, ~1 request per 1,000 keys) rather
+than asking for each shard's ``.done`` marker. At 100K shards that listing names ~400K objects; held
+as Python ``set``/``dict`` entries of strings and tuples it cost ~0.5 KB a shard, and was the largest
+part of the driver's growth between 10K and 100K shards (benchmarks/RESULTS.md 5b). Here each kind of
+file is one sorted numpy array of UTF-8 relative paths (fixed-width bytes, ``np.searchsorted``
+for lookups) with numpy arrays of sizes and fingerprints: ~100 bytes a file, built a few thousand
+entries at a time so the listing never exists as Python objects all at once, and looked up for every
+shard in one vectorised call. Numpy rather than Arrow string arrays: building the first Arrow array
+from Python objects imports pandas (~40 MiB in the driver, which otherwise never needs it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from al_ray import storage
+
+_FLUSH = 8192  # entries gathered as Python objects before they become one Arrow chunk
+
+
+def utf8_keys(values: Sequence[str] | np.ndarray) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
+        return values
+    return np.array([v.encode("utf-8") for v in values], dtype=bytes) if len(values) else np.zeros(0, "S1")
+
+
+@dataclass
+class ListedFiles:
+    """Files of one kind, keyed by the relative path of the score file they belong to (sorted)."""
+
+    keys: np.ndarray  # dtype S: UTF-8 relative paths, sorted
+    sizes: np.ndarray  # int64
+    fingerprints: np.ndarray  # dtype S: UTF-8
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def index_of(self, rels: Sequence[str] | np.ndarray) -> np.ndarray:
+        """Position of each of ``rels`` among the keys, -1 where it is not listed."""
+        q = utf8_keys(rels)
+        if not len(self.keys) or not len(q):
+            return np.full(len(q), -1, np.int64)
+        pos = np.searchsorted(self.keys, q)
+        hit = self.keys[np.minimum(pos, len(self.keys) - 1)] == q
+        return np.where(hit, pos, -1).astype(np.int64)
+
+    def fingerprint(self, i: int) -> str:
+        return self.fingerprints[i].decode("utf-8")
+
+    def get(self, rel: str) -> tuple[int, str] | None:
+        """(size, fingerprint) of one file, or None (a scalar lookup, for tests and single shards)."""
+        i = int(self.index_of([rel])[0])
+        return None if i < 0 else (int(self.sizes[i]), self.fingerprint(i))
+
+
+@dataclass
+class _Column:
+    """Gathers (key, size, fingerprint) in small Python batches and keeps them as numpy chunks."""
+
+    keys: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    fps: list[str] = field(default_factory=list)
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def add(self, key: str, size: int = 0, fp: str = "") -> None:
+        self.keys.append(key)
+        self.sizes.append(size)
+        self.fps.append(fp)
+        if len(self.keys) >= _FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.keys:
+            self.chunks.append((utf8_keys(self.keys), np.asarray(self.sizes, np.int64), utf8_keys(self.fps)))
+            self.keys, self.sizes, self.fps = [], [], []
+
+    def finish(self) -> ListedFiles:
+        self.flush()
+        if not self.chunks:
+            return ListedFiles(np.zeros(0, "S1"), np.zeros(0, np.int64), np.zeros(0, "S1"))
+        keys = np.concatenate([c[0] for c in self.chunks])
+        order = np.argsort(keys, kind="stable")
+        return ListedFiles(keys[order], np.concatenate([c[1] for c in self.chunks])[order],
+                           np.concatenate([c[2] for c in self.chunks])[order])
+
+
+@dataclass
+class OutputListing:
+    """What one listing of the output prefix found.
+
+    ``done``: score files whose ``.done`` marker is listed. ``sidecars``: id sidecars
+    (``<score file>.ids.npy``), keyed by their score file. ``scores``: the score files themselves,
+    the duplicate check's fallback where a sidecar is missing (files scored before sidecars existed).
+    Sizes plan the check's partitions; fingerprints make its digest.
+    """
+
+    done: ListedFiles
+    sidecars: ListedFiles
+    scores: ListedFiles
+
+    def done_mask(self, rels: Sequence[str] | np.ndarray) -> np.ndarray:
+        """True for each of ``rels`` whose ``.done`` marker is listed."""
+        return self.done.index_of(rels) >= 0
+
+    def is_done(self, rel: str) -> bool:
+        return bool(self.done_mask([rel])[0])
+
+
+def list_outputs(out: str, storage_options: dict | None = None) -> OutputListing:
+    """One recursive listing of ``out``, streamed a folder at a time (``storage.iter_files``)."""
+    from al_ray.layout import SCORE_IDS_SUFFIX
+    from al_ray.scoring.reader import normalise_url
+
+    root = normalise_url(out, storage_options) + "/"
+    done, sidecars, scores = _Column(), _Column(), _Column()
+    for fi in storage.iter_files(out, storage_options):
+        if not fi.url.startswith(root):
+            continue
+        rel = fi.url[len(root):]
+        if rel.endswith(storage.DONE_SUFFIX):
+            done.add(rel[: -len(storage.DONE_SUFFIX)])
+        elif rel.endswith(SCORE_IDS_SUFFIX):
+            sidecars.add(rel[: -len(SCORE_IDS_SUFFIX)], fi.size, fi.fingerprint)
+        elif rel.endswith(".parquet"):
+            scores.add(rel, fi.size, fi.fingerprint)
+    return OutputListing(done.finish(), sidecars.finish(), scores.finish())
