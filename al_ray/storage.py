@@ -188,7 +188,7 @@ def is_done(url: str, storage_options: Mapping[str, Any] | None = None) -> bool:
     return exists(done_marker(url), storage_options)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a 100K-shard listing makes 100K of these
 class FileInfo:
     """What we know of a listed object; ``fingerprint`` changes whenever its content may have."""
 
@@ -214,21 +214,28 @@ def _info_to_fileinfo(fs: fsspec.AbstractFileSystem, info: Mapping[str, Any], li
 
 
 def list_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str, Any] | None = None) -> list[FileInfo]:
-    """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list.
+    """List files under ``url`` (recursively) ending in ``suffix``, sorted by URL; a single file is its own list."""
+    return sorted(walk_files(url, suffix, storage_options), key=lambda fi: fi.url)
 
-    Streamed a folder at a time (``iter_files``) rather than through ``fs.find(detail=True)``, which
-    holds an info dict for every object at once: ~1 KB each on local disks, ~100 MB of transient peak
-    for a 100K-shard corpus. On an object store it is one paged listing per folder, the same requests
-    as ``find`` for the usual layout of a few folders of ~1,000 shards."""
+
+def walk_files(url: str, suffix: str = ".parquet", storage_options: Mapping[str, Any] | None = None) -> Iterator[FileInfo]:
+    """``list_files`` unsorted and streamed, for a caller that keeps less than a ``FileInfo`` a file.
+
+    A folder at a time (``fs.walk``) rather than through ``fs.find(detail=True)``, which holds an
+    info dict for every object at once: ~1 KB each on local disks, ~100 MB of transient peak for a
+    100K-shard corpus. On an object store it is one paged listing per folder, the same requests as
+    ``find`` for the usual layout of a few folders of ~1,000 shards. Nothing where nothing is."""
     fs, path = resolve(url, storage_options)
     _fresh(fs, path)
     try:
         if fs.isfile(path):
-            return [_info_to_fileinfo(fs, fs.info(path), url)]
+            yield _info_to_fileinfo(fs, fs.info(path), url)
+            return
     except FileNotFoundError as exc:
         raise StorageError(f"no such location: {scrub(url)}") from exc
-    out = [fi for fi in _walk_files(fs, path, url) if fi.url.endswith(suffix)]  # nothing where nothing is
-    return sorted(out, key=lambda fi: fi.url)
+    for fi in _walk_files(fs, path, url):
+        if fi.url.endswith(suffix):
+            yield fi
 
 
 def iter_files(url: str, storage_options: Mapping[str, Any] | None = None) -> Iterator[FileInfo]:

@@ -1,4 +1,4 @@
-"""One listing of a scoring output prefix, held as Arrow columns: what is done, and each file's size.
+"""One listing of a scoring output prefix, held as numpy columns: what is done, and each file's size.
 
 The driver lists the output once per run (paged on object stores, ~1 request per 1,000 keys) rather
 than asking for each shard's ``.done`` marker. At 100K shards that listing names ~400K objects; held
@@ -20,7 +20,7 @@ import numpy as np
 
 from al_ray import storage
 
-_FLUSH = 8192  # entries gathered as Python objects before they become one Arrow chunk
+_FLUSH = 1024  # entries gathered as Python objects (~75 B each) before they become one numpy chunk
 
 
 def utf8_keys(values: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -60,12 +60,17 @@ class ListedFiles:
 
 @dataclass
 class _Column:
-    """Gathers (key, size, fingerprint) in small Python batches and keeps them as numpy chunks."""
+    """Gathers (key, size, fingerprint) in small Python batches and keeps them as numpy chunks.
+
+    One chunk list per column, so ``finish`` can drop each column's chunks as soon as they are joined:
+    the listing's peak is then about twice one column, not the chunks plus every joined and sorted copy."""
 
     keys: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     fps: list[str] = field(default_factory=list)
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    key_chunks: list[np.ndarray] = field(default_factory=list)
+    size_chunks: list[np.ndarray] = field(default_factory=list)
+    fp_chunks: list[np.ndarray] = field(default_factory=list)
 
     def add(self, key: str, size: int = 0, fp: str = "") -> None:
         self.keys.append(key)
@@ -76,17 +81,27 @@ class _Column:
 
     def flush(self) -> None:
         if self.keys:
-            self.chunks.append((utf8_keys(self.keys), np.asarray(self.sizes, np.int64), utf8_keys(self.fps)))
+            self.key_chunks.append(utf8_keys(self.keys))
+            self.size_chunks.append(np.asarray(self.sizes, np.int64))
+            self.fp_chunks.append(utf8_keys(self.fps))
             self.keys, self.sizes, self.fps = [], [], []
 
     def finish(self) -> ListedFiles:
         self.flush()
-        if not self.chunks:
+        if not self.key_chunks:
             return ListedFiles(np.zeros(0, "S1"), np.zeros(0, np.int64), np.zeros(0, "S1"))
-        keys = np.concatenate([c[0] for c in self.chunks])
+        keys = _joined(self.key_chunks)
         order = np.argsort(keys, kind="stable")
-        return ListedFiles(keys[order], np.concatenate([c[1] for c in self.chunks])[order],
-                           np.concatenate([c[2] for c in self.chunks])[order])
+        keys = keys[order]
+        sizes = _joined(self.size_chunks)[order]
+        return ListedFiles(keys, sizes, _joined(self.fp_chunks)[order])
+
+
+def _joined(chunks: list[np.ndarray]) -> np.ndarray:
+    """The chunks as one array; the list is emptied so the chunks are freed once joined."""
+    out = np.concatenate(chunks)
+    chunks.clear()
+    return out
 
 
 @dataclass

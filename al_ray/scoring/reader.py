@@ -14,7 +14,8 @@ from __future__ import annotations
 import posixpath
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Any, Iterator, Mapping
 
 import pyarrow as pa
@@ -22,18 +23,33 @@ import pyarrow.parquet as pq
 
 from al_ray.errors import ConfigError, InputError
 from al_ray.security import scrub
-from al_ray.storage import FileInfo, is_storage_error, join, list_files, resolve, unstrip
+from al_ray.storage import FileInfo, is_storage_error, join, list_files, resolve, unstrip, walk_files
 from al_ray.task import TaskConfig
 
 
-@dataclass(frozen=True, slots=True)  # slots: 100K of these live in the driver
+@dataclass(frozen=True, slots=True)
 class Shard:
-    url: str
+    """One corpus shard as the driver plans it. 100K of these live in the driver, so it keeps the
+    root (one string shared by every shard of a listing) and the relative path, not both the
+    relative path and the full URL: ~90 B a shard less."""
+
+    root: str  # the corpus root the shard is listed under; ``url`` is root + "/" + rel
     rel: str  # path under the corpus root; the score file has the same relative path
     fingerprint: str = ""
     num_rows: int | None = None
     error: str | None = None  # footer unreadable -> quarantined up front
     error_kind: str = "quarantined"  # "quarantined" (corrupt data) | "failed" (storage error after retries)
+
+    @property
+    def url(self) -> str:
+        return f"{self.root}/{self.rel}"
+
+    @classmethod
+    def at(cls, url: str, rel: str, fingerprint: str = "") -> "Shard":
+        """The shard at ``url`` whose relative path is ``rel`` (a scoring actor is told both)."""
+        if not url.endswith("/" + rel):
+            raise ValueError(f"{rel!r} is not the end of {scrub(url)}")
+        return cls(url[: len(url) - len(rel) - 1], rel, fingerprint)
 
 
 def relative_path(root: str, url: str) -> str:
@@ -54,18 +70,26 @@ def normalise_url(url: str, storage_options: Mapping[str, Any] | None = None) ->
 def list_shards(corpus: str, storage_options: Mapping[str, Any] | None = None,
                 only: list[str] | None = None) -> list[Shard]:
     """Every ``*.parquet`` under ``corpus`` (or a single file), or just ``only`` (URLs under it)."""
-    infos: list[FileInfo] = list_files(corpus, ".parquet", storage_options)
     corpus = normalise_url(corpus, storage_options)
     if only is not None:
+        infos: list[FileInfo] = list_files(corpus, ".parquet", storage_options)
         only = [normalise_url(u, storage_options) for u in only]
         by_url = {fi.url: fi for fi in infos}
         missing = [u for u in only if u not in by_url]
         if missing:
             raise ConfigError(f"shards not found under {scrub(corpus)}: {[scrub(m) for m in missing[:5]]}")
-        infos = [by_url[u] for u in dict.fromkeys(only)]
-    single = len(infos) == 1 and infos[0].url.rstrip("/") == str(corpus).rstrip("/")
-    root = posixpath.dirname(str(corpus).rstrip("/")) if single else str(corpus)
-    return [Shard(fi.url, relative_path(root, fi.url), fi.fingerprint) for fi in infos]
+        found: Iterator[FileInfo] = iter([by_url[u] for u in dict.fromkeys(only)])
+    else:
+        # streamed: a 100K-shard listing never holds a FileInfo per shard beside the Shards
+        found = walk_files(corpus, ".parquet", storage_options)
+    parent = posixpath.dirname(corpus).rstrip("/")  # "" for a file at "/": its url is "/" + rel
+    shards = []
+    for fi in found:
+        # the corpus itself is the only file listed when it names a file: its root is its folder
+        root = parent if fi.url.rstrip("/") == corpus else corpus
+        shards.append(Shard(root, relative_path(root, fi.url), fi.fingerprint))
+    shards.sort(key=attrgetter("rel"))  # every shard has the same root: the order of list_files
+    return shards
 
 
 def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any] | None) -> Shard:
@@ -76,10 +100,9 @@ def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any
             schema = meta.schema.to_arrow_schema()
     except Exception as exc:  # corrupt footer, truncated upload, storage error after retries ...
         if is_storage_error(exc):
-            return Shard(shard.url, shard.rel, shard.fingerprint, None,
-                         f"cannot read {scrub(shard.url)}: {type(exc).__name__}: {scrub(str(exc))}", "failed")
-        return Shard(shard.url, shard.rel, shard.fingerprint, None,
-                     f"unreadable Parquet: {type(exc).__name__}: {scrub(str(exc))}")
+            return replace(shard, num_rows=None, error_kind="failed",
+                           error=f"cannot read {scrub(shard.url)}: {type(exc).__name__}: {scrub(str(exc))}")
+        return replace(shard, num_rows=None, error=f"unreadable Parquet: {type(exc).__name__}: {scrub(str(exc))}")
     needed = [task.text_column] + ([task.id_column] if task.id_column else [])
     for col in needed:
         if col not in schema.names:
@@ -96,7 +119,7 @@ def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any
                 or pa.types.is_null(t)):
             raise InputError(f"id column {task.id_column!r} has type {t}, expected string or integer",
                              location=scrub(shard.url))
-    return Shard(shard.url, shard.rel, shard.fingerprint, meta.num_rows, None)
+    return replace(shard, num_rows=meta.num_rows, error=None)
 
 
 check_shard = _check_one  # public name: the scoring actor checks each shard it opens with it

@@ -116,7 +116,7 @@ def score_shard(engine: Engine, config: ScoringConfig, *, shard_url: str, rel: s
     # one process would take minutes before any work. A shard whose columns drifted is quarantined
     # with the reason the up-front check would have raised; a store failure raises so it is retried.
     try:
-        footer = check_shard(Shard(shard_url, rel, fingerprint), task, so)
+        footer = check_shard(Shard.at(shard_url, rel, fingerprint), task, so)
     except InputError as exc:
         yield ShardResult(shard_url, "quarantined", error=scrub(str(exc)), seconds=time.perf_counter() - t0)
         return

@@ -51,11 +51,16 @@ def test_plan_lists_the_output_once_and_reads_only_a_sample_of_footers(tmp_path,
     for k in range(0, 40, 2):  # half done
         _score_file(out, f"part-{k:03d}.parquet", [f"d{k}-{i}" for i in range(3)])
     calls = {"list": [], "footers": 0}
-    real_list, real_iter, real_check = storage.list_files, storage.iter_files, reader._check_one
+    real_list, real_walk, real_iter, real_check = (storage.list_files, storage.walk_files, storage.iter_files,
+                                                   reader._check_one)
 
     def counting_list(url, suffix=".parquet", so=None):
         calls["list"].append(url)
         return real_list(url, suffix, so)
+
+    def counting_walk(url, suffix=".parquet", so=None):
+        calls["list"].append(url)
+        return real_walk(url, suffix, so)
 
     def counting_iter(url, so=None):
         calls["list"].append(url)
@@ -72,6 +77,7 @@ def test_plan_lists_the_output_once_and_reads_only_a_sample_of_footers(tmp_path,
     monkeypatch.setattr(storage, "iter_files", counting_iter)
     monkeypatch.setattr(reader, "_check_one", counting_check)
     monkeypatch.setattr(reader, "list_files", counting_list)
+    monkeypatch.setattr(reader, "walk_files", counting_walk)
     monkeypatch.setattr(storage, "is_done", no_per_shard_request)
     monkeypatch.setattr(storage, "exists", no_per_shard_request)
     plan = plan_scoring(clf_config(minilm_classifier_dir), str(corpus), str(out))
@@ -89,7 +95,7 @@ def test_plan_lists_the_output_once_and_reads_only_a_sample_of_footers(tmp_path,
 
 
 def test_sample_is_seeded_and_includes_the_first_shard(tmp_path):
-    shards = [reader.Shard(f"/c/s{i}.parquet", f"s{i}.parquet") for i in range(1000)]
+    shards = [reader.Shard("/c", f"s{i}.parquet") for i in range(1000)]
     a, b = reader.sample_shards(shards), reader.sample_shards(list(shards))
     assert a == b and a[0] == 0 and len(a) == reader.PREFLIGHT_SAMPLE and len(set(a)) == len(a)
     assert max(a) > 100  # spread over the listing, not its head
