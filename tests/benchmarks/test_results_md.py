@@ -94,11 +94,12 @@ def test_a_missing_key_names_the_file_and_the_key(tmp_path):
 def test_the_5d_tables_read_the_duplicate_check_and_the_s3_phases():
     dup = results_md.render_block("duplicate_check")
     assert "| 1e8 (10,000 x 10,000) | 100 (10 / 90) | 100 ids, 100 extra rows | 0 / 0 / 0 | **yes** |" in dup
-    assert "1,347 MiB (a worker's ru_maxrss)" in dup  # the file predates the tasks' private-memory figure
+    assert "| 379 MiB private (rise 235 MiB) |" in dup  # the 2026-12-07 rerun: the tasks' own memory
     s3 = results_md.render_block("scoring_driver_s3")
-    assert "| resume (`run_scoring`), all done | 180.1 s | **no** |" in s3
-    assert "| 42 | 10,016 | 10,001 | 1 | 20,060 |" in s3
-    assert "| resume, one-request reads (`max_concurrency: 1`) | 77.2 s | **no** |" in s3
+    assert "| resume (`run_scoring`), all done | 66.3 s | **no** |" in s3
+    # one-request reads are the default since the first run: one GET a sidecar, one HEAD in all
+    assert "| 43 | 10,017 | 1 | 1 | 10,062 |" in s3
+    assert "| resume, one-request reads (`max_concurrency: 1`) | 62.6 s | **no** |" in s3
 
 
 def test_a_rerun_duplicate_check_shows_the_tasks_private_memory(tmp_path):
@@ -106,11 +107,17 @@ def test_a_rerun_duplicate_check_shows_the_tasks_private_memory(tmp_path):
     # 5b and 5d tables print whichever figure their file holds, under a header that says which
     dup = json.loads((results_md.RESULTS_DIR / "duplicate_check.json").read_text())
     report = dup["check"]["report"]
-    del report["task_peak_rss_mb"]
+    report.pop("task_peak_rss_mb", None)  # absent since the 2026-12-07 rerun
     report.update(task_peak_private_mb=396.8, task_private_rise_mb=234.6)
     (tmp_path / "duplicate_check.json").write_text(json.dumps(dup))
     table = results_md.render_block("duplicate_check", tmp_path)
     assert "| 397 MiB private (rise 235 MiB) |" in table and "ru_maxrss" not in table
+    # a file from before that change (2026-12-01 in git history) still renders, saying what it holds
+    for key in ("task_peak_private_mb", "task_private_rise_mb"):
+        report.pop(key)
+    report["task_peak_rss_mb"] = 1346.9
+    (tmp_path / "duplicate_check.json").write_text(json.dumps(dup))
+    assert "| 1,347 MiB (a worker's ru_maxrss) |" in results_md.render_block("duplicate_check", tmp_path)
     drv = json.loads((results_md.RESULTS_DIR / "scoring_driver.json").read_text())
     for size in drv["sizes"].values():
         check = size["all_done"]["resume"]["duplicate_check"]
