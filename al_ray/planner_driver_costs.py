@@ -19,7 +19,7 @@ Scaling to the plan's shard count N (``estimate``), written down so it can be ch
   points, for time and for peak RSS alike (a fixed part plus a per-shard part). At a measured
   count the figure is the measurement ("measured"); between the two, "interpolated"; outside,
   the line is continued and the figure is marked "extrapolated": nothing there was measured.
-- One measured shard count (the pool merge: 200 or 1,000 shards): time per shard times N; peak RSS
+- One measured shard count (each pool merge: 200, 1,000 or 100,000 shards): time per shard times N; peak RSS
   as measured, not scaled (its growth with shards was not measured). Any other N: "extrapolated".
 
 No figure here is added to the plan's wall time or GPU-hours.

@@ -462,6 +462,75 @@ def _check_task(labels: Sequence[str], positive_label: str | None) -> tuple[list
 LABEL_SOURCES = {"label_column": "label", "vote_columns": "votes", "share_column": "share"}
 
 
+def _label_votes(table: pa.Table, mode: str, labels: list[str], positive_label: str, rows: _Rows,
+                 label_column: Any, label_map: Mapping[str, str], vote_columns: Mapping[str, str] | None,
+                 share_column: Any, annotators: Any, annotators_column: str | None
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, int | None]:
+    """Per-label vote counts of every record, its annotator count, and (share column) how many shares
+    were not a whole number of votes; an ``InputError`` naming the first bad record otherwise."""
+    n = table.num_rows
+    n_share_inexact = None
+    if mode == "label":
+        col = table.column(str(label_column))
+        raw = pc.utf8_trim_whitespace(_strings(col)).to_pylist()
+        mapped = [label_map.get(v, v) if v is not None else None for v in raw]
+        allowed = set(labels)
+        bad = np.asarray([i for i, v in enumerate(mapped) if v not in allowed], dtype=np.int64)
+        if bad.size:
+            first = raw[int(bad[0])]
+            tally: dict[str, int] = {}
+            for i in bad:
+                key = repr(raw[int(i)]) if raw[int(i)] not in (None, "") else "(empty)"
+                tally[key] = tally.get(key, 0) + 1
+            seen = ", ".join(f"{k} x{v:,}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])[:5])
+            what = "empty label" if first in (None, "") else f"label {first!r} is not a task label"
+            raise rows.error(bad, str(label_column), f"{what} (allowed: {labels})",
+                             f"values outside the task: {seen}; map raw values to task labels with "
+                             "label_map / --label-map raw=label,...")
+        names = np.asarray(mapped)
+        votes = {lab: (names == lab).astype(np.int64) for lab in labels}
+        n_annot = np.ones(n, dtype=np.int64)
+    elif mode == "votes":
+        assert vote_columns is not None
+        votes = {lab: _counts(_numbers(table, col, rows), col, rows, "a vote count")
+                 for lab, col in vote_columns.items()}
+        total = np.sum([votes[lab] for lab in labels], axis=0)
+        vote_cols = ", ".join(vote_columns[lab] for lab in labels)
+        bad = np.flatnonzero(total == 0)
+        if bad.size:
+            raise rows.error(bad, vote_cols, "no votes (every vote count is 0)")
+        if annotators_column is not None or annotators is not None:
+            if annotators_column is not None:
+                expect = _counts(_numbers(table, annotators_column, rows), annotators_column, rows,
+                                 "the annotator count", 1)
+                where = annotators_column
+            else:
+                expect, where = np.full(n, int(annotators), dtype=np.int64), vote_cols  # type: ignore[arg-type]
+            bad = np.flatnonzero(total != expect)
+            if bad.size:
+                i = int(bad[0])
+                raise rows.error(bad, where, f"votes ({vote_cols}) add up to {int(total[i])} but the "
+                                 f"annotator count is {int(expect[i])}")
+        n_annot = total
+    else:
+        share = _numbers(table, str(share_column), rows)
+        bad = np.flatnonzero((share < 0) | (share > 1))
+        if bad.size:
+            raise rows.error(bad, str(share_column), f"share {share[bad[0]]:g} is outside [0, 1]")
+        if annotators_column is not None:
+            n_annot = _counts(_numbers(table, annotators_column, rows), annotators_column, rows,
+                              "the annotator count", 1)
+        else:
+            n_annot = np.full(n, int(annotators), dtype=np.int64)  # type: ignore[arg-type]
+        exact = share * n_annot
+        pos_votes = np.floor(exact + 0.5).astype(np.int64)  # round half up: 0.5 of 3 -> 2 of 3
+        n_share_inexact = int(np.sum(np.abs(exact - pos_votes) > 1e-6))
+        neg_label = next(lab for lab in labels if lab != positive_label)
+        votes = {positive_label: pos_votes, neg_label: n_annot - pos_votes}
+
+    return votes, n_annot, n_share_inexact
+
+
 def label_source(label_column: Any, vote_columns: Any, share_column: Any,
                  spelling: Mapping[str, str] | None = None) -> str:
     """Which of the three ways to give labels was chosen ("label", "votes" or "share"); exactly one
@@ -572,68 +641,29 @@ def import_labelled(
     n = table.num_rows
     if n == 0:
         raise InputError("no records", location=shown)
-    ids = _ids(table, id_column, shown)
+    # Each kind of problem (ids, texts, labels or votes) is checked even when an earlier one failed,
+    # and all of them are raised together: one run tells the user everything to fix in the file.
+    problems: list[InputError] = []
+    try:
+        ids: list[str] | None = _ids(table, id_column, shown)
+    except InputError as exc:
+        problems.append(exc)
+        ids = None
     rows = _Rows(shown, ids)
-    texts = _texts(table, text_column, rows)
-
-    n_share_inexact = None
-    if mode == "label":
-        col = table.column(str(label_column))
-        raw = pc.utf8_trim_whitespace(_strings(col)).to_pylist()
-        mapped = [label_map.get(v, v) if v is not None else None for v in raw]
-        allowed = set(labels)
-        bad = np.asarray([i for i, v in enumerate(mapped) if v not in allowed], dtype=np.int64)
-        if bad.size:
-            first = raw[int(bad[0])]
-            tally: dict[str, int] = {}
-            for i in bad:
-                key = repr(raw[int(i)]) if raw[int(i)] not in (None, "") else "(empty)"
-                tally[key] = tally.get(key, 0) + 1
-            seen = ", ".join(f"{k} x{v:,}" for k, v in sorted(tally.items(), key=lambda kv: -kv[1])[:5])
-            what = "empty label" if first in (None, "") else f"label {first!r} is not a task label"
-            raise rows.error(bad, str(label_column), f"{what} (allowed: {labels})",
-                             f"values outside the task: {seen}; map raw values to task labels with "
-                             "label_map / --label-map raw=label,...")
-        names = np.asarray(mapped)
-        votes = {lab: (names == lab).astype(np.int64) for lab in labels}
-        n_annot = np.ones(n, dtype=np.int64)
-    elif mode == "votes":
-        assert vote_columns is not None
-        votes = {lab: _counts(_numbers(table, col, rows), col, rows, "a vote count")
-                 for lab, col in vote_columns.items()}
-        total = np.sum([votes[lab] for lab in labels], axis=0)
-        vote_cols = ", ".join(vote_columns[lab] for lab in labels)
-        bad = np.flatnonzero(total == 0)
-        if bad.size:
-            raise rows.error(bad, vote_cols, "no votes (every vote count is 0)")
-        if annotators_column is not None or annotators is not None:
-            if annotators_column is not None:
-                expect = _counts(_numbers(table, annotators_column, rows), annotators_column, rows,
-                                 "the annotator count", 1)
-                where = annotators_column
-            else:
-                expect, where = np.full(n, int(annotators), dtype=np.int64), vote_cols  # type: ignore[arg-type]
-            bad = np.flatnonzero(total != expect)
-            if bad.size:
-                i = int(bad[0])
-                raise rows.error(bad, where, f"votes ({vote_cols}) add up to {int(total[i])} but the "
-                                 f"annotator count is {int(expect[i])}")
-        n_annot = total
-    else:
-        share = _numbers(table, str(share_column), rows)
-        bad = np.flatnonzero((share < 0) | (share > 1))
-        if bad.size:
-            raise rows.error(bad, str(share_column), f"share {share[bad[0]]:g} is outside [0, 1]")
-        if annotators_column is not None:
-            n_annot = _counts(_numbers(table, annotators_column, rows), annotators_column, rows,
-                              "the annotator count", 1)
-        else:
-            n_annot = np.full(n, int(annotators), dtype=np.int64)  # type: ignore[arg-type]
-        exact = share * n_annot
-        pos_votes = np.floor(exact + 0.5).astype(np.int64)  # round half up: 0.5 of 3 -> 2 of 3
-        n_share_inexact = int(np.sum(np.abs(exact - pos_votes) > 1e-6))
-        neg_label = next(lab for lab in labels if lab != positive_label)
-        votes = {positive_label: pos_votes, neg_label: n_annot - pos_votes}
+    try:
+        texts = _texts(table, text_column, rows)
+    except InputError as exc:
+        problems.append(exc)
+    try:
+        votes, n_annot, n_share_inexact = _label_votes(table, mode, labels, positive_label, rows, label_column,
+                                                       label_map, vote_columns, share_column, annotators,
+                                                       annotators_column)
+    except InputError as exc:
+        problems.append(exc)
+    if problems:
+        raise problems[0] if len(problems) == 1 else InputError(
+            f"{len(problems)} kinds of problem:\n  " + "\n  ".join(str(p) for p in problems))
+    assert ids is not None
 
     columns: dict[str, Any] = {"text": text_column, "id": id_column}
     if mode == "label":

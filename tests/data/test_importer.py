@@ -331,6 +331,20 @@ def test_labels_outside_the_task(tmp_path):
     assert "'Spam' x2" in msg and "'eggs' x1" in msg
 
 
+def test_every_kind_of_problem_in_one_error(tmp_path):
+    # a duplicate id, an empty text and a label outside the task: one run names all three, each with
+    # its record and column, so the user fixes the file once rather than once per kind
+    records = _records(8)
+    records[4]["id"] = "m001"
+    records[2]["text"] = ""
+    records[6]["label"] = "eggs"
+    msg = _bad(tmp_path, records)
+    assert msg.count("\n  ") == 3 and "3 kinds of problem" in msg
+    assert "record 5 (id 'm001'), column 'id': duplicate id 'm001'" in msg
+    assert "record 3, column 'text': empty text" in msg  # ids are not unique: records are named by number
+    assert "record 7, column 'label': label 'eggs' is not a task label" in msg
+
+
 def test_one_class(tmp_path):
     records = [{"id": f"{i}", "text": "x", "label": "ham" if i % 2 else "h"} for i in range(6)]
     msg = _bad(tmp_path, records, label_map={"h": "ham"})
