@@ -69,28 +69,28 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         key="plan",
         step="plan (plan_scoring: list the corpus and the done markers)",
-        points=(Point(10_000, 0.686, 185_077_760), Point(100_000, 5.266, 241_082_368)),
+        points=(Point(10_000, 0.539, 183_836_672), Point(100_000, 4.971, 221_003_776)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.plan: seconds, peak_rss_bytes",
-        date="2026-12-07T11:47:17+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards on disk (not object storage); every shard done; "
-                   "machine idle (RESULTS.md 5b)"),
+                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
     Measurement(
         key="resume",
         step="resume (run_scoring, all shards done, duplicate-id check)",
-        points=(Point(10_000, 2.394, 188_620_800), Point(100_000, 18.258, 280_870_912)),
+        points=(Point(10_000, 3.483, 187_486_208), Point(100_000, 18.891, 241_971_200)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume: seconds, peak_rss_bytes",
-        date="2026-12-07T11:47:17+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
                    "ids (not measured); driver process only, not Ray's workers; "
-                   "machine idle (RESULTS.md 5b)"),
+                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
     Measurement(
         key="resume_again",
         step="resume again (duplicate-check report reused)",
-        points=(Point(10_000, 0.66, 190_791_680), Point(100_000, 6.307, 273_211_392)),
+        points=(Point(10_000, 0.61, 189_272_064), Point(100_000, 5.183, 244_015_104)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume_again: seconds, peak_rss_bytes",
-        date="2026-12-07T11:47:17+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards on disk (not object storage); "
-                   "machine idle (RESULTS.md 5b)"),
+                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
     Measurement(
         key="pool_merge",
         step="candidate pool from the sidecars, K 2048 (the default)",

@@ -32,7 +32,7 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -54,10 +54,7 @@ _NPY_HEADER = 128  # np.save's v1 header: what a sidecar's size is besides its 8
 
 @dataclass(frozen=True, slots=True)
 class IdSource:
-    """One done shard as the check sees it: where its id hashes come from and about how many.
-
-    ``out`` is the output root, one string shared by every source (and pickled once per task's
-    arguments): 100K sources must not hold 100K copies of the prefix."""
+    """One done shard as the check sees it: where its id hashes come from and about how many."""
 
     rel: str
     out: str
@@ -70,32 +67,81 @@ class IdSource:
         return storage.join(self.out, self.rel)
 
 
-def sources_from_listing(out: str, rels: list[str], listing) -> list[IdSource]:
+class IdSources:
+    """The done shards the check covers, as columns: ``IdSource`` records only when one is asked for.
+
+    At 100K shards a list of records cost ~220 bytes a shard in the driver (the record, its relative
+    path and its fingerprint as Python strings) on top of the listing they came from, and each map
+    task's arguments pickled 2,000 of them. Here they are numpy columns (UTF-8 paths, flags, row
+    estimates, fingerprints), a map task gets a slice of them (``offset``: the slice's first index in
+    the whole, so owners stay global), and the output root is one string."""
+
+    __slots__ = ("out", "rels", "sidecar", "rows", "fingerprints", "offset")
+
+    def __init__(self, out: str, rels: np.ndarray, sidecar: np.ndarray, rows: np.ndarray, fingerprints: np.ndarray,
+                 offset: int = 0) -> None:
+        self.out, self.rels, self.sidecar, self.rows, self.fingerprints = out, rels, sidecar, rows, fingerprints
+        self.offset = offset
+
+    @classmethod
+    def of(cls, sources: "Sequence[IdSource]") -> "IdSources":
+        """Columns of these records (all under one output root)."""
+        from al_ray.scoring.listing import utf8_keys
+
+        outs = {s.out for s in sources}
+        if len(outs) > 1:
+            raise ValueError(f"sources under more than one output root: {sorted(outs)[:3]}")
+        return cls(next(iter(outs), ""), utf8_keys([s.rel for s in sources]),
+                   np.array([s.sidecar for s in sources], bool), np.array([s.rows for s in sources], np.int64),
+                   utf8_keys([s.fingerprint for s in sources]))
+
+    def __len__(self) -> int:
+        return len(self.rels)
+
+    def __getitem__(self, i: int) -> IdSource:
+        i = int(i)
+        return IdSource(self.rels[i].decode("utf-8"), self.out, bool(self.sidecar[i]), int(self.rows[i]),
+                        self.fingerprints[i].decode("utf-8"))
+
+    def __iter__(self) -> Iterator[IdSource]:
+        return (self[i] for i in range(len(self)))
+
+    def items(self) -> list[tuple[int, IdSource]]:
+        """(index in the whole, record) of each source of this slice: what a map task reads."""
+        return [(self.offset + i, self[i]) for i in range(len(self))]
+
+    def slice(self, start: int, stop: int) -> "IdSources":
+        """Sources ``start``..``stop`` (numpy views: pickling one copies only its own rows)."""
+        return IdSources(self.out, self.rels[start:stop], self.sidecar[start:stop], self.rows[start:stop],
+                         self.fingerprints[start:stop], self.offset + start)
+
+
+def sources_from_listing(out: str, rels: "Sequence[str] | np.ndarray", listing) -> IdSources:
     """The done shards among ``rels`` (a marker is listed) with their sidecar, or their score file when
     the sidecar is missing. ``listing``: ``al_ray.scoring.listing.OutputListing`` (one listing of
-    ``out``), looked up for all of ``rels`` at once."""
+    ``out``), looked up for all of ``rels`` at once. ``rels``: relative paths, or their UTF-8 keys
+    (``ShardTable.keys()``)."""
     from al_ray.scoring.listing import utf8_keys
 
     names = utf8_keys(rels)
-    done = listing.done_mask(names)
-    side = listing.sidecars.index_of(names)
-    score = listing.scores.index_of(names)
-    found = []
-    for k in np.flatnonzero(done):
-        rel, i = rels[k], int(side[k])
-        if i >= 0:
-            rows = max((int(listing.sidecars.sizes[i]) - _NPY_HEADER) // 8, 0)
-            found.append(IdSource(rel, out, True, rows, listing.sidecars.fingerprint(i)))
-        else:
-            j = int(score[k])
-            size, fp = (int(listing.scores.sizes[j]), listing.scores.fingerprint(j)) if j >= 0 else (0, "")
-            # no sidecar (scored before they existed): its score file is read instead; size/8 over-counts
-            # rows (a score row is far more than 8 bytes), which only errs towards more partitions
-            found.append(IdSource(rel, out, False, size // 8, fp))
-    return found
+    done = np.flatnonzero(listing.done_mask(names))
+    side = listing.sidecars.index_of(names[done])
+    score = listing.scores.index_of(names[done])
+    has = side >= 0
+    rows = np.zeros(len(done), np.int64)
+    fps = np.zeros(len(done), dtype=max(listing.sidecars.fingerprints.dtype, listing.scores.fingerprints.dtype,
+                                        np.dtype("S1")))
+    rows[has] = np.maximum((listing.sidecars.sizes[side[has]] - _NPY_HEADER) // 8, 0)
+    fps[has] = listing.sidecars.fingerprints[side[has]]
+    # no sidecar (scored before they existed): its score file is read instead; size/8 over-counts rows
+    # (a score row is far more than 8 bytes), which only errs towards more partitions
+    old = ~has & (score >= 0)
+    rows[old] = listing.scores.sizes[score[old]] // 8
+    fps[old] = listing.scores.fingerprints[score[old]]
+    return IdSources(out, names[done], has, rows, fps)
 
 
-def digest(sources: list[IdSource]) -> str:
+def digest(sources: "IdSources | Sequence[IdSource]") -> str:
     """What the check covered: which shards, read from which file, with which listed fingerprint."""
     h = hashlib.sha256()
     for s in sources:
@@ -127,9 +173,11 @@ def read_hashes(src: IdSource, storage_options: Mapping[str, Any] | None) -> tup
     return hash_ids(ids), False
 
 
-def map_partition(group: list[tuple[int, IdSource]], partitions: int,
+def map_partition(group: "IdSources | list[tuple[int, IdSource]]", partitions: int,
                   storage_options: Mapping[str, Any] | None) -> tuple:
     """Read one group of shards' hashes and split them by ``hash % partitions``.
+
+    ``group``: a slice of the sources (what ``find_duplicate_ids`` sends), or (index, source) pairs.
 
     Returns ``partitions`` (hashes, owners) pairs followed by a stats dict; owners are indices into
     the driver's shard list (int32: 2e9 shards), so a duplicate can name its shards.
@@ -138,6 +186,8 @@ def map_partition(group: list[tuple[int, IdSource]], partitions: int,
 
     register_storage_options(storage_options)
     mem = _PrivateMemory()
+    if isinstance(group, IdSources):
+        group = group.items()
     with ThreadPoolExecutor(max_workers=min(16, max(len(group), 1))) as pool:  # object stores: overlap GETs
         read = list(pool.map(lambda item: read_hashes(item[1], storage_options), group))
     hashes = np.concatenate([h for h, _ in read]) if read else np.zeros(0, np.uint64)
@@ -211,24 +261,22 @@ def reduce_partition(*parts: tuple[np.ndarray, np.ndarray], max_examples: int = 
             **mem.stats()}
 
 
-def plan_groups(sources: list[IdSource], rows_per_task: int = ROWS_PER_MAP_TASK,
-                files_per_task: int = FILES_PER_MAP_TASK) -> list[list[tuple[int, IdSource]]]:
+def plan_groups(sources: IdSources, rows_per_task: int = ROWS_PER_MAP_TASK,
+                files_per_task: int = FILES_PER_MAP_TASK) -> list[IdSources]:
     """Consecutive shards, cut so that no group exceeds the rows or files one map task may hold."""
-    groups: list[list[tuple[int, IdSource]]] = []
-    cur: list[tuple[int, IdSource]] = []
-    rows = 0
-    for i, s in enumerate(sources):
-        if cur and (rows + s.rows > rows_per_task or len(cur) >= files_per_task):
-            groups.append(cur)
-            cur, rows = [], 0
-        cur.append((i, s))
-        rows += s.rows
-    if cur:
-        groups.append(cur)
+    groups: list[IdSources] = []
+    start, rows = 0, 0
+    for i, r in enumerate(sources.rows.tolist()):
+        if i > start and (rows + r > rows_per_task or i - start >= files_per_task):
+            groups.append(sources.slice(start, i))
+            start, rows = i, 0
+        rows += r
+    if len(sources) > start:
+        groups.append(sources.slice(start, len(sources)))
     return groups
 
 
-def find_duplicate_ids(sources: list[IdSource], storage_options: Mapping[str, Any] | None = None, *,
+def find_duplicate_ids(sources: "IdSources | Sequence[IdSource]", storage_options: Mapping[str, Any] | None = None, *,
                        previous: Mapping[str, Any] | None = None, rows_per_partition: int = ROWS_PER_PARTITION,
                        rows_per_task: int = ROWS_PER_MAP_TASK, files_per_task: int = FILES_PER_MAP_TASK,
                        max_examples: int = MAX_EXAMPLES) -> DuplicateIds:
@@ -240,6 +288,8 @@ def find_duplicate_ids(sources: list[IdSource], storage_options: Mapping[str, An
     """
     import ray
 
+    if not isinstance(sources, IdSources):
+        sources = IdSources.of(sources)
     dig = digest(sources)
     if previous and previous.get("digest") == dig and previous.get("error") is None:
         report = DuplicateIds.model_validate(dict(previous))
@@ -248,7 +298,7 @@ def find_duplicate_ids(sources: list[IdSource], storage_options: Mapping[str, An
         return report
     if not sources:
         return DuplicateIds(digest=dig)
-    total = sum(s.rows for s in sources)
+    total = int(sources.rows.sum())
     partitions = max(1, -(-total // rows_per_partition))
     groups = plan_groups(sources, rows_per_task, files_per_task)
     mapper = ray.remote(num_cpus=1, num_returns=partitions + 1)(map_partition)

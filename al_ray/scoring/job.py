@@ -10,8 +10,9 @@ atomically and only then its marker, a retried shard never leaves duplicates. Ba
 one shard; every other shard still completes. Afterwards the duplicate-id check runs as Ray tasks over
 the id sidecars the actors wrote (``al_ray.scoring.duplicates``).
 
-The driver's state is O(shards), never O(rows): one ``Shard`` per input, one listing of the output
-prefix (not a request per shard), no footers beyond the sample, no id hashes. Row counts are known
+The driver's state is O(shards), never O(rows): the corpus listing as columns (``ShardTable``: a
+relative path, a fingerprint and a row count per shard), one listing of the output prefix (not a
+request per shard), no footers beyond the sample, no id hashes. Row counts are known
 only for the sampled shards, so the progress bar's total is an estimate (mean sampled rows x shards)
 and the rows actually scored are counted as actors report them.
 
@@ -40,6 +41,7 @@ from al_ray.models import MODEL_VERSION_FILE
 from al_ray.scoring.config import ScoringConfig
 from al_ray.scoring.listing import OutputListing, list_outputs
 from al_ray.scoring.reader import Shard, check_shards, list_shards, normalise_url, sample_shards, score_url
+from al_ray.scoring.shard_table import ShardTable
 from al_ray.scoring.shard import ShardResult
 from al_ray.scoring.summary import DuplicateIds, ScoringSummary, ShardFailure
 from al_ray.security import register_storage_options, scrub
@@ -99,13 +101,13 @@ class _Progress:
             self.bar.stop()
 
 
-def preflight(config: ScoringConfig, corpus: str, shards: list[str] | None = None) -> list[Shard]:
+def preflight(config: ScoringConfig, corpus: str, shards: list[str] | None = None) -> ShardTable:
     """List the corpus and check a sample of footers: all of scoring's input checks that need no Ray.
 
     The sample (``reader.sample_shards``: the first shard and a seeded handful, every shard of a
     corpus of at most ``PREFLIGHT_SAMPLE``) keeps this at a second whatever the shard count; the
     scoring actors check every other shard's footer as they open it and quarantine a bad one. The
-    returned list has every listed shard; only the sampled ones carry ``num_rows`` or ``error``.
+    returned table has every listed shard; only the sampled ones carry ``num_rows`` or ``error``.
 
     The CLI calls this before ``ray.init`` so that a wrong path or a missing column answers in
     about a second instead of after a cluster start; ``run_scoring`` takes the result (``checked``)
@@ -124,7 +126,7 @@ def preflight(config: ScoringConfig, corpus: str, shards: list[str] | None = Non
                          "skipped)", location=scrub(corpus))
     picked = sample_shards(listed)
     for i, s in zip(picked, check_shards([listed[i] for i in picked], config.task, so)):
-        listed[i] = s
+        listed.record(i, s)
     return listed
 
 
@@ -133,37 +135,33 @@ class ScoringPlan:
     """What ``run_scoring`` will do, decided from the listing, a sample of footers and one listing of
     the output prefix: O(shards) memory, a handful of requests per 1,000 shards on an object store."""
 
-    checked: list[Shard]  # every listed shard; sampled ones carry num_rows/error
-    readable: list[Shard]  # not flagged by the sample
-    done_before: list[Shard]  # marker present (skipped unless rescore)
-    todo: list[Shard]
+    checked: ShardTable  # every listed shard; sampled ones carry num_rows/error
+    readable: ShardTable  # not flagged by the sample (a view of ``checked``, as are the next two)
+    done_before: ShardTable  # marker present (skipped unless rescore)
+    todo: ShardTable
     outputs: OutputListing | None  # what one listing of ``out`` found (None: not listed, rescore)
     rows_estimate: int  # for the progress bar: mean sampled rows x shards to do (unknown rows are estimated)
 
 
 def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
-                 rescore: bool = False, checked: list[Shard] | None = None) -> ScoringPlan:
+                 rescore: bool = False, checked: ShardTable | None = None) -> ScoringPlan:
     """The planning half of ``run_scoring`` (what the driver benchmark measures): preflight unless
     ``checked`` is given, then which shards are done from one listing of ``out``."""
     so = config.storage_options
     if checked is None:
         checked = preflight(config, corpus, shards)
-    readable = [s for s in checked if not s.error]
+    readable = checked.where(~checked.error_mask())
     outputs = None if rescore else list_outputs(out, so)
-    if outputs is None:
-        done_before, todo = [], list(readable)
-    else:
-        done = outputs.done_mask([s.rel for s in readable])
-        done_before = [s for s, d in zip(readable, done) if d]
-        todo = [s for s, d in zip(readable, done) if not d]
-    known = [s.num_rows for s in checked if s.num_rows is not None]
-    per_shard = sum(known) / len(known) if known else 0
+    done = np.zeros(len(readable), bool) if outputs is None else outputs.done_mask(readable.keys())
+    done_before, todo = readable.where(done), readable.where(~done)
+    known = checked.known_rows()
+    per_shard = float(known.mean()) if len(known) else 0.0
     return ScoringPlan(checked, readable, done_before, todo, outputs, int(per_shard * len(todo)))
 
 
 def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[str] | None = None,
                 rescore: bool = False, progress: bool = True, console=None,
-                checked: list[Shard] | None = None) -> ScoringSummary:
+                checked: ShardTable | None = None) -> ScoringSummary:
     """Score every shard under ``corpus`` (or just ``shards``) into ``out``; returns the summary.
 
     ``rescore=True`` ignores existing completion markers (nightly rescoring of changed shards).
@@ -186,9 +184,8 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
     plan = plan_scoring(config, corpus, out, shards=shards, rescore=rescore, checked=checked)
     checked, readable, todo = plan.checked, plan.readable, plan.todo
     summary.shards_total = len(checked)
-    for s in checked:
-        if s.error:
-            summary.failed_shards.append(ShardFailure(shard=scrub(s.url), reason=s.error, kind=s.error_kind, attempts=0))
+    for s in checked.failed():
+        summary.failed_shards.append(ShardFailure(shard=scrub(s.url), reason=s.error, kind=s.error_kind, attempts=0))
     summary.shards_skipped_done = len(plan.done_before)
     # the last report, for a resume that scores nothing (read before this run's summary replaces it)
     previous_dups = _previous_duplicates(out, so) if config.check_duplicate_ids and not todo else None
@@ -208,7 +205,7 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
     if config.check_duplicate_ids:
         # after scoring: one more listing sees the sidecars this run wrote (none when nothing was to do)
         outputs = plan.outputs if (not todo and plan.outputs is not None) else list_outputs(out, so)
-        summary.duplicate_ids = _check_duplicates(out, [s.rel for s in readable], outputs, so, previous_dups)
+        summary.duplicate_ids = _check_duplicates(out, readable.keys(), outputs, so, previous_dups)
     summary.seconds = round(time.perf_counter() - t_start, 3)
     summary.rows_per_s = round(summary.rows_scored / summary.seconds, 2) if summary.seconds else 0.0
     summary.finished_at = _now()
@@ -227,7 +224,7 @@ def _previous_duplicates(out: str, so: dict) -> dict[str, Any] | None:
         return None
 
 
-def _check_duplicates(out: str, rels: list[str], outputs: OutputListing, so: dict,
+def _check_duplicates(out: str, rels: np.ndarray, outputs: OutputListing, so: dict,
                       previous: dict[str, Any] | None) -> DuplicateIds:
     """The distributed duplicate-id check over the done shards among ``rels``. A failure of the check
     itself is reported in the summary (``duplicate_ids.error``), not raised: the scores are complete."""
@@ -257,7 +254,7 @@ def _saved_prior(config: ScoringConfig, summary: ScoringSummary, out: str) -> di
     return saved if same else None
 
 
-def _corpus_prior(actors: list, config: ScoringConfig, summary: ScoringSummary, shards: list[Shard],
+def _corpus_prior(actors: list, config: ScoringConfig, summary: ScoringSummary, shards: ShardTable,
                   out: str) -> list[float]:
     """One label prior for the whole corpus, estimated by the workers on a seeded sample of rows.
 
@@ -275,7 +272,9 @@ def _corpus_prior(actors: list, config: ScoringConfig, summary: ScoringSummary, 
     if saved is not None:
         summary.calibration_prior, summary.calibration_rows = saved["prior"], saved["rows"]
         return saved["prior"]
-    picked = sorted(shards, key=lambda s: hashlib.sha256(s.rel.encode()).digest())[:PRIOR_SHARDS]
+    keys = shards.keys()
+    picked = [shards[int(i)] for i in sorted(range(len(keys)), key=lambda i: hashlib.sha256(keys[i]).digest())
+              [:PRIOR_SHARDS]]
     per_shard = -(-config.calibration_rows // max(len(picked), 1))
     refs = [actors[i % len(actors)].label_prob_sums.remote(s.url, per_shard) for i, s in enumerate(picked)]
     try:
@@ -300,8 +299,8 @@ def _corpus_prior(actors: list, config: ScoringConfig, summary: ScoringSummary, 
     return prior
 
 
-def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: ScoringSummary,
-              progress: bool, console, t_start: float, corpus_shards: list[Shard], rows_estimate: int) -> None:
+def _run_pool(config: ScoringConfig, out: str, todo: ShardTable, summary: ScoringSummary,
+              progress: bool, console, t_start: float, corpus_shards: ShardTable, rows_estimate: int) -> None:
     import ray
     from ray.exceptions import RayActorError, RayError
 
@@ -326,7 +325,19 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
         prior = _corpus_prior(actors, config, summary, corpus_shards, out) if config.calibration == "corpus" else None
         summary.workers_ready_s = round(time.perf_counter() - t_start, 3)
         bar = _Progress(progress, rows_estimate, console)  # an estimate: footers were sampled, not all read
-        pending: deque[tuple[Shard, int]] = deque((s, 0) for s in todo)
+        # Shards not yet sent are read from the table as they go out (a Shard is made only then);
+        # ``retry`` holds the ones an actor lost, sent again before any new one
+        fresh = iter(todo)
+        retry: deque[tuple[Shard, int]] = deque()
+        left = len(todo)  # shards of ``fresh`` not yet sent
+
+        def next_pending() -> tuple[Shard, int]:
+            nonlocal left
+            if retry:
+                return retry.popleft()
+            left -= 1
+            return next(fresh), 0
+
         inflight: dict[Any, _Slot] = {}
         load = [0] * n_workers
         alive = set(range(n_workers))
@@ -338,27 +349,28 @@ def _run_pool(config: ScoringConfig, out: str, todo: list[Shard], summary: Scori
 
         def fail_or_retry(slot: _Slot, reason: str) -> None:
             if slot.attempt < config.max_shard_attempts:
-                pending.appendleft((slot.shard, slot.attempt))
+                retry.appendleft((slot.shard, slot.attempt))
             else:
                 summary.failed_shards.append(ShardFailure(shard=scrub(slot.shard.url), reason=scrub(reason),
                                                           attempts=slot.attempt))
 
-        while pending or inflight or probes:
-            while pending:
+        while retry or left or inflight or probes:
+            while retry or left:
                 free = [a for a in alive if load[a] < per_actor and a not in probes.values()]
                 if not free:
                     break
                 a = min(free, key=lambda i: load[i])
-                shard, tries = pending.popleft()
+                shard, tries = next_pending()
                 gen = actors[a].score.options(num_returns="streaming").remote(
                     shard.url, shard.rel, score_url(out, shard.rel), shard.fingerprint, prior)
                 inflight[gen] = _Slot(a, shard, tries + 1)
                 load[a] += 1
             if not inflight and not probes:
-                for shard, tries in pending:
+                for shard, tries in [*retry, *((s, 0) for s in fresh)]:
                     summary.failed_shards.append(ShardFailure(shard=scrub(shard.url), attempts=tries,
                                                               reason="no scoring worker left alive"))
-                pending.clear()
+                retry.clear()
+                left = 0
                 break
             ready, _ = ray.wait(list(inflight) + list(probes), num_returns=1, timeout=1.0)
             for ref in ready:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from operator import attrgetter
 from typing import Any, Iterator, Mapping
 
@@ -23,33 +23,9 @@ import pyarrow.parquet as pq
 
 from al_ray.errors import ConfigError, InputError
 from al_ray.security import scrub
+from al_ray.scoring.shard_table import Shard, ShardTable
 from al_ray.storage import FileInfo, is_storage_error, join, list_files, resolve, unstrip, walk_files
 from al_ray.task import TaskConfig
-
-
-@dataclass(frozen=True, slots=True)
-class Shard:
-    """One corpus shard as the driver plans it. 100K of these live in the driver, so it keeps the
-    root (one string shared by every shard of a listing) and the relative path, not both the
-    relative path and the full URL: ~90 B a shard less."""
-
-    root: str  # the corpus root the shard is listed under; ``url`` is root + "/" + rel
-    rel: str  # path under the corpus root; the score file has the same relative path
-    fingerprint: str = ""
-    num_rows: int | None = None
-    error: str | None = None  # footer unreadable -> quarantined up front
-    error_kind: str = "quarantined"  # "quarantined" (corrupt data) | "failed" (storage error after retries)
-
-    @property
-    def url(self) -> str:
-        return f"{self.root}/{self.rel}"
-
-    @classmethod
-    def at(cls, url: str, rel: str, fingerprint: str = "") -> "Shard":
-        """The shard at ``url`` whose relative path is ``rel`` (a scoring actor is told both)."""
-        if not url.endswith("/" + rel):
-            raise ValueError(f"{rel!r} is not the end of {scrub(url)}")
-        return cls(url[: len(url) - len(rel) - 1], rel, fingerprint)
 
 
 def relative_path(root: str, url: str) -> str:
@@ -68,8 +44,9 @@ def normalise_url(url: str, storage_options: Mapping[str, Any] | None = None) ->
 
 
 def list_shards(corpus: str, storage_options: Mapping[str, Any] | None = None,
-                only: list[str] | None = None) -> list[Shard]:
-    """Every ``*.parquet`` under ``corpus`` (or a single file), or just ``only`` (URLs under it)."""
+                 only: list[str] | None = None) -> ShardTable:
+    """Every ``*.parquet`` under ``corpus`` (or a single file), or just ``only`` (URLs under it), as
+    one ``ShardTable`` sorted by relative path: columns, not a record per shard (its module doc)."""
     corpus = normalise_url(corpus, storage_options)
     if only is not None:
         infos: list[FileInfo] = list_files(corpus, ".parquet", storage_options)
@@ -80,16 +57,22 @@ def list_shards(corpus: str, storage_options: Mapping[str, Any] | None = None,
             raise ConfigError(f"shards not found under {scrub(corpus)}: {[scrub(m) for m in missing[:5]]}")
         found: Iterator[FileInfo] = iter([by_url[u] for u in dict.fromkeys(only)])
     else:
-        # streamed: a 100K-shard listing never holds a FileInfo per shard beside the Shards
+        # streamed: a 100K-shard listing never holds a FileInfo per shard
         found = walk_files(corpus, ".parquet", storage_options)
-    parent = posixpath.dirname(corpus).rstrip("/")  # "" for a file at "/": its url is "/" + rel
-    shards = []
-    for fi in found:
-        # the corpus itself is the only file listed when it names a file: its root is its folder
-        root = parent if fi.url.rstrip("/") == corpus else corpus
-        shards.append(Shard(root, relative_path(root, fi.url), fi.fingerprint))
-    shards.sort(key=attrgetter("rel"))  # every shard has the same root: the order of list_files
-    return shards
+    first = next(found, None)
+    # the corpus itself is the only file listed when it names a file: its root is its folder
+    # ("" for a file at "/": its url is "/" + rel)
+    single = first is not None and first.url.rstrip("/") == corpus
+    root = posixpath.dirname(corpus).rstrip("/") if single else corpus
+    return ShardTable.build(root, _pairs(root, first, found))
+
+
+def _pairs(root: str, first: FileInfo | None, rest: Iterator[FileInfo]) -> Iterator[tuple[str, str]]:
+    if first is None:
+        return
+    yield relative_path(root, first.url), first.fingerprint
+    for fi in rest:
+        yield relative_path(root, fi.url), fi.fingerprint
 
 
 def _check_one(shard: Shard, task: TaskConfig, storage_options: Mapping[str, Any] | None) -> Shard:
@@ -127,7 +110,7 @@ check_shard = _check_one  # public name: the scoring actor checks each shard it 
 PREFLIGHT_SAMPLE = 16  # footers the driver reads up front; every shard when the corpus is this small
 
 
-def sample_shards(shards: list[Shard], k: int | None = None) -> list[int]:
+def sample_shards(shards: ShardTable | list[Shard], k: int | None = None) -> list[int]:
     """Indices of the shards the driver checks up front: the first one (a corpus whose columns are
     named differently fails on it) plus a seeded handful picked by a hash of their relative paths
     (stable across runs and machines, spread over the whole listing rather than its head). All of
@@ -136,11 +119,12 @@ def sample_shards(shards: list[Shard], k: int | None = None) -> list[int]:
     n = len(shards)
     if n <= k:
         return list(range(n))
-    rest = sorted(range(1, n), key=lambda i: hashlib.sha256(shards[i].rel.encode()).digest())[: max(k - 1, 0)]
+    keys = shards.keys() if isinstance(shards, ShardTable) else [s.rel.encode("utf-8") for s in shards]
+    rest = sorted(range(1, n), key=lambda i: hashlib.sha256(keys[i]).digest())[: max(k - 1, 0)]
     return [0] + sorted(rest)
 
 
-def check_shards(shards: list[Shard], task: TaskConfig, storage_options: Mapping[str, Any] | None = None,
+def check_shards(shards: ShardTable | list[Shard], task: TaskConfig, storage_options: Mapping[str, Any] | None = None,
                  threads: int = 16) -> list[Shard]:
     """Footer check of every shard; raises ``InputError`` on a missing column, flags unreadable ones."""
     if not shards:
