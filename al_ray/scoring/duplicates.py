@@ -86,7 +86,7 @@ class IdSources:
     @classmethod
     def of(cls, sources: "Sequence[IdSource]") -> "IdSources":
         """Columns of these records (all under one output root)."""
-        from al_ray.scoring.listing import utf8_keys
+        from al_ray.scoring.keys import utf8_keys
 
         outs = {s.out for s in sources}
         if len(outs) > 1:
@@ -121,7 +121,7 @@ def sources_from_listing(out: str, rels: "Sequence[str] | np.ndarray", listing) 
     the sidecar is missing. ``listing``: ``al_ray.scoring.listing.OutputListing`` (one listing of
     ``out``), looked up for all of ``rels`` at once. ``rels``: relative paths, or their UTF-8 keys
     (``ShardTable.keys()``)."""
-    from al_ray.scoring.listing import utf8_keys
+    from al_ray.scoring.keys import utf8_keys
 
     names = utf8_keys(rels)
     done = np.flatnonzero(listing.done_mask(names))

@@ -7,8 +7,7 @@ part of the driver's growth between 10K and 100K shards (benchmarks/RESULTS.md 5
 file is one sorted numpy array of UTF-8 relative paths (fixed-width bytes, ``np.searchsorted``
 for lookups) with numpy arrays of sizes and fingerprints: ~100 bytes a file, built a few thousand
 entries at a time so the listing never exists as Python objects all at once, and looked up for every
-shard in one vectorised call. Numpy rather than Arrow string arrays: building the first Arrow array
-from Python objects imports pandas (~40 MiB in the driver, which otherwise never needs it).
+shard in one vectorised call (``al_ray.scoring.keys``).
 """
 
 from __future__ import annotations
@@ -19,14 +18,9 @@ from typing import Sequence
 import numpy as np
 
 from al_ray import storage
+from al_ray.scoring.keys import index_in, utf8_keys
 
 _FLUSH = 1024  # entries gathered as Python objects (~75 B each) before they become one numpy chunk
-
-
-def utf8_keys(values: Sequence[str] | np.ndarray) -> np.ndarray:
-    if isinstance(values, np.ndarray) and values.dtype.kind == "S":
-        return values
-    return np.array([v.encode("utf-8") for v in values], dtype=bytes) if len(values) else np.zeros(0, "S1")
 
 
 @dataclass
@@ -42,12 +36,7 @@ class ListedFiles:
 
     def index_of(self, rels: Sequence[str] | np.ndarray) -> np.ndarray:
         """Position of each of ``rels`` among the keys, -1 where it is not listed."""
-        q = utf8_keys(rels)
-        if not len(self.keys) or not len(q):
-            return np.full(len(q), -1, np.int64)
-        pos = np.searchsorted(self.keys, q)
-        hit = self.keys[np.minimum(pos, len(self.keys) - 1)] == q
-        return np.where(hit, pos, -1).astype(np.int64)
+        return index_in(self.keys, rels)
 
     def fingerprint(self, i: int) -> str:
         return self.fingerprints[i].decode("utf-8")

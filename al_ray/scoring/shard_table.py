@@ -7,8 +7,7 @@ is one sorted numpy array of UTF-8 relative paths, one of fingerprints and one o
 the footer was not read), with the few sampled footers' errors beside them; the plan's subsets are
 views (index arrays) into it. A ``Shard`` is made only when one is asked for (``table[i]``, or while
 iterating), for the shards a caller actually touches: the ones dispatched to an actor, the failed
-ones it reports. The same numpy-not-Arrow choice as ``al_ray.scoring.listing`` (a first Arrow array
-built from Python objects imports pandas into the driver).
+ones it reports. Lookups by path go through ``al_ray.scoring.keys``, as the output listing's do.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from al_ray.scoring.listing import utf8_keys
+from al_ray.scoring.keys import index_in, utf8_keys
 from al_ray.security import scrub
 
 _CHUNK = 1024  # (rel, fingerprint) pairs gathered as Python strings before they become numpy chunks
@@ -133,12 +132,7 @@ class ShardTable:
 
     def index_of(self, rels: Iterable[str]) -> np.ndarray:
         """Position in the whole table of each relative path (-1: not listed)."""
-        q = utf8_keys(list(rels))
-        if not len(self._rels) or not len(q):
-            return np.full(len(q), -1, np.int64)
-        pos = np.searchsorted(self._rels, q)
-        hit = self._rels[np.minimum(pos, len(self._rels) - 1)] == q
-        return np.where(hit, pos, -1).astype(np.int64)
+        return index_in(self._rels, rels)
 
     def where(self, mask: np.ndarray) -> "ShardTable":
         """The view of this view's shards where ``mask`` (one bool per shard of this view) is True."""
