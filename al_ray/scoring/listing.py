@@ -12,16 +12,13 @@ shard in one vectorised call (``al_ray.scoring.keys``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from al_ray import storage
-from al_ray.scoring.keys import index_in, utf8_keys
-
-_FLUSH = 1024  # entries gathered as Python objects (~75 B each) before they become one numpy chunk
-
+from al_ray.scoring.keys import KeyColumns, index_in
 
 @dataclass
 class ListedFiles:
@@ -45,52 +42,6 @@ class ListedFiles:
         """(size, fingerprint) of one file, or None (a scalar lookup, for tests and single shards)."""
         i = int(self.index_of([rel])[0])
         return None if i < 0 else (int(self.sizes[i]), self.fingerprint(i))
-
-
-@dataclass
-class _Column:
-    """Gathers (key, size, fingerprint) in small Python batches and keeps them as numpy chunks.
-
-    One chunk list per column, so ``finish`` can drop each column's chunks as soon as they are joined:
-    the listing's peak is then about twice one column, not the chunks plus every joined and sorted copy."""
-
-    keys: list[str] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    fps: list[str] = field(default_factory=list)
-    key_chunks: list[np.ndarray] = field(default_factory=list)
-    size_chunks: list[np.ndarray] = field(default_factory=list)
-    fp_chunks: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, key: str, size: int = 0, fp: str = "") -> None:
-        self.keys.append(key)
-        self.sizes.append(size)
-        self.fps.append(fp)
-        if len(self.keys) >= _FLUSH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.keys:
-            self.key_chunks.append(utf8_keys(self.keys))
-            self.size_chunks.append(np.asarray(self.sizes, np.int64))
-            self.fp_chunks.append(utf8_keys(self.fps))
-            self.keys, self.sizes, self.fps = [], [], []
-
-    def finish(self) -> ListedFiles:
-        self.flush()
-        if not self.key_chunks:
-            return ListedFiles(np.zeros(0, "S1"), np.zeros(0, np.int64), np.zeros(0, "S1"))
-        keys = _joined(self.key_chunks)
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        sizes = _joined(self.size_chunks)[order]
-        return ListedFiles(keys, sizes, _joined(self.fp_chunks)[order])
-
-
-def _joined(chunks: list[np.ndarray]) -> np.ndarray:
-    """The chunks as one array; the list is emptied so the chunks are freed once joined."""
-    out = np.concatenate(chunks)
-    chunks.clear()
-    return out
 
 
 @dataclass
@@ -121,7 +72,7 @@ def list_outputs(out: str, storage_options: dict | None = None) -> OutputListing
     from al_ray.scoring.reader import normalise_url
 
     root = normalise_url(out, storage_options) + "/"
-    done, sidecars, scores = _Column(), _Column(), _Column()
+    done, sidecars, scores = KeyColumns(), KeyColumns(), KeyColumns()
     for fi in storage.iter_files(out, storage_options):
         if not fi.url.startswith(root):
             continue
@@ -132,4 +83,4 @@ def list_outputs(out: str, storage_options: dict | None = None) -> OutputListing
             sidecars.add(rel[: -len(SCORE_IDS_SUFFIX)], fi.size, fi.fingerprint)
         elif rel.endswith(".parquet"):
             scores.add(rel, fi.size, fi.fingerprint)
-    return OutputListing(done.finish(), sidecars.finish(), scores.finish())
+    return OutputListing(ListedFiles(*done.finish()), ListedFiles(*sidecars.finish()), ListedFiles(*scores.finish()))

@@ -17,11 +17,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from al_ray.scoring.keys import index_in, utf8_keys
+from al_ray.scoring.keys import KeyColumns, index_in
 from al_ray.security import scrub
-
-_CHUNK = 1024  # (rel, fingerprint) pairs gathered as Python strings before they become numpy chunks
-
 
 @dataclass(frozen=True, slots=True)
 class Shard:
@@ -68,26 +65,11 @@ class ShardTable:
     @classmethod
     def build(cls, root: str, pairs: Iterable[tuple[str, str]]) -> "ShardTable":
         """From (relative path, fingerprint) pairs in any order, gathered a chunk at a time."""
-        rels: list[np.ndarray] = []
-        fps: list[np.ndarray] = []
-        batch_r: list[str] = []
-        batch_f: list[str] = []
+        columns = KeyColumns()
         for rel, fp in pairs:
-            batch_r.append(rel)
-            batch_f.append(fp)
-            if len(batch_r) >= _CHUNK:
-                rels.append(utf8_keys(batch_r))
-                fps.append(utf8_keys(batch_f))
-                batch_r, batch_f = [], []
-        if batch_r:
-            rels.append(utf8_keys(batch_r))
-            fps.append(utf8_keys(batch_f))
-        if not rels:
-            return cls(root, np.zeros(0, "S1"), np.zeros(0, "S1"))
-        keys = np.concatenate(rels)
-        rels.clear()
-        order = np.argsort(keys, kind="stable")
-        return cls(root, keys[order], np.concatenate(fps)[order])
+            columns.add(rel, 0, fp)
+        rels, _, fps = columns.finish()
+        return cls(root, rels, fps)
 
     @classmethod
     def of(cls, root: str, shards: Iterable[Shard]) -> "ShardTable":
