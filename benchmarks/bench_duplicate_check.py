@@ -285,7 +285,7 @@ def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus
     from al_ray.scoring import duplicates
     from al_ray.scoring.job import list_outputs
 
-    rels = [rel_of(k) for k in range(shards)]
+    rels = sorted(rel_of(k) for k in range(shards))
     fig: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
@@ -298,8 +298,7 @@ def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus
     try:
         with PeakRss() as rss:
             t1 = time.perf_counter()
-            listing = list_outputs(str(out))
-            sources = duplicates.sources_from_listing(str(out), rels, listing)
+            sources = duplicates.sources_from_listing(str(out), list_outputs(str(out), rels))
             fig["listing_seconds"] = round(time.perf_counter() - t1, 2)
             t2 = time.perf_counter()
             report = duplicates.find_duplicate_ids(sources, None, max_examples=max_examples)

@@ -110,40 +110,49 @@ class IdSources:
         """(index in the whole, record) of each source of this slice: what a map task reads."""
         return [(self.offset + i, self[i]) for i in range(len(self))]
 
+    def for_map_task(self) -> "IdSources":
+        """This slice with only what a map task reads (paths and sidecar flags): fingerprints and row
+        estimates are the driver's (the digest, the plan) and would more than double the task's
+        arguments, which past ~100 KB Ray keeps in the object store, counted in the driver's memory."""
+        n = len(self)
+        return IdSources(self.out, self.rels, self.sidecar, np.zeros(n, np.int8), np.zeros(n, "S1"), self.offset)
+
     def slice(self, start: int, stop: int) -> "IdSources":
         """Sources ``start``..``stop`` (numpy views: pickling one copies only its own rows)."""
         return IdSources(self.out, self.rels[start:stop], self.sidecar[start:stop], self.rows[start:stop],
                          self.fingerprints[start:stop], self.offset + start)
 
 
-def sources_from_listing(out: str, rels: "Sequence[str] | np.ndarray", listing) -> IdSources:
-    """The done shards among ``rels`` (a marker is listed) with their sidecar, or their score file when
-    the sidecar is missing. ``listing``: ``al_ray.scoring.listing.OutputListing`` (one listing of
-    ``out``), looked up for all of ``rels`` at once. ``rels``: relative paths, or their UTF-8 keys
-    (``ShardTable.keys()``)."""
-    from al_ray.scoring.keys import utf8_keys
-
-    names = utf8_keys(rels)
-    done = np.flatnonzero(listing.done_mask(names))
-    side = listing.sidecars.index_of(names[done])
-    score = listing.scores.index_of(names[done])
-    has = side >= 0
-    rows = np.zeros(len(done), np.int64)
-    fps = np.zeros(len(done), dtype=max(listing.sidecars.fingerprints.dtype, listing.scores.fingerprints.dtype,
-                                        np.dtype("S1")))
-    rows[has] = np.maximum((listing.sidecars.sizes[side[has]] - _NPY_HEADER) // 8, 0)
-    fps[has] = listing.sidecars.fingerprints[side[has]]
+def sources_from_listing(out: str, listing) -> IdSources:
+    """The done shards of ``listing`` (``al_ray.scoring.listing.OutputListing``: one listing of ``out``
+    joined with the shards) with their sidecar, or their score file when the sidecar is missing.
+    When every shard is done from its sidecar (a resume) the columns are the listing's own, not copies."""
+    done = np.flatnonzero(listing.done)
+    every = len(done) == len(listing)
+    pick = (lambda col: col) if every else (lambda col: col[done])
+    side_sizes, score_sizes = pick(listing.sidecar_sizes), pick(listing.score_sizes)
+    has = side_sizes >= 0
+    rows = np.maximum((side_sizes - _NPY_HEADER) // 8, 0)
     # no sidecar (scored before they existed): its score file is read instead; size/8 over-counts rows
     # (a score row is far more than 8 bytes), which only errs towards more partitions
-    old = ~has & (score >= 0)
-    rows[old] = listing.scores.sizes[score[old]] // 8
-    fps[old] = listing.scores.fingerprints[score[old]]
-    return IdSources(out, names[done], has, rows, fps)
+    old = ~has & (score_sizes >= 0)
+    rows[~has] = 0
+    rows[old] = score_sizes[old] // 8
+    fps = pick(listing.sidecar_fps)
+    if not has.all():
+        fps = fps.astype(max(fps.dtype, listing.score_fps.dtype))  # a copy, whichever was picked
+        fps[~has] = b""
+        fps[old] = pick(listing.score_fps)[old]
+    return IdSources(out, pick(listing.keys), has, rows, fps)
 
 
 def digest(sources: "IdSources | Sequence[IdSource]") -> str:
     """What the check covered: which shards, read from which file, with which listed fingerprint."""
     h = hashlib.sha256()
+    if isinstance(sources, IdSources):  # the same bytes as the records below, without making 100K of them
+        for rel, side, fp in zip(sources.rels.tolist(), sources.sidecar.tolist(), sources.fingerprints.tolist()):
+            h.update(b"%s\t%d\t%s\n" % (rel, side, fp))
+        return h.hexdigest()
     for s in sources:
         h.update(f"{s.rel}\t{int(s.sidecar)}\t{s.fingerprint}\n".encode())
     return h.hexdigest()
@@ -304,7 +313,7 @@ def find_duplicate_ids(sources: "IdSources | Sequence[IdSource]", storage_option
     mapper = ray.remote(num_cpus=1, num_returns=partitions + 1)(map_partition)
     reducer = ray.remote(num_cpus=1)(reduce_partition)
     so = dict(storage_options or {})
-    map_refs = [mapper.remote(g, partitions, so) for g in groups]
+    map_refs = [mapper.remote(g.for_map_task(), partitions, so) for g in groups]
     red_refs = [reducer.remote(*[m[p] for m in map_refs], max_examples=max_examples) for p in range(partitions)]
     results = ray.get(red_refs)
     stats = ray.get([m[partitions] for m in map_refs])

@@ -151,8 +151,8 @@ def plan_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[s
     if checked is None:
         checked = preflight(config, corpus, shards)
     readable = checked.where(~checked.error_mask())
-    outputs = None if rescore else list_outputs(out, so)
-    done = np.zeros(len(readable), bool) if outputs is None else outputs.done_mask(readable.keys())
+    outputs = None if rescore else list_outputs(out, readable.keys(), so)
+    done = np.zeros(len(readable), bool) if outputs is None else outputs.done
     done_before, todo = readable.where(done), readable.where(~done)
     known = checked.known_rows()
     per_shard = float(known.mean()) if len(known) else 0.0
@@ -204,8 +204,8 @@ def run_scoring(config: ScoringConfig, corpus: str, out: str, *, shards: list[st
             summary.calibration_prior, summary.calibration_rows = saved["prior"], saved["rows"]
     if config.check_duplicate_ids:
         # after scoring: one more listing sees the sidecars this run wrote (none when nothing was to do)
-        outputs = plan.outputs if (not todo and plan.outputs is not None) else list_outputs(out, so)
-        summary.duplicate_ids = _check_duplicates(out, readable.keys(), outputs, so, previous_dups)
+        outputs = plan.outputs if (not todo and plan.outputs is not None) else list_outputs(out, readable.keys(), so)
+        summary.duplicate_ids = _check_duplicates(out, outputs, so, previous_dups)
     summary.seconds = round(time.perf_counter() - t_start, 3)
     summary.rows_per_s = round(summary.rows_scored / summary.seconds, 2) if summary.seconds else 0.0
     summary.finished_at = _now()
@@ -224,16 +224,15 @@ def _previous_duplicates(out: str, so: dict) -> dict[str, Any] | None:
         return None
 
 
-def _check_duplicates(out: str, rels: np.ndarray, outputs: OutputListing, so: dict,
-                      previous: dict[str, Any] | None) -> DuplicateIds:
-    """The distributed duplicate-id check over the done shards among ``rels``. A failure of the check
+def _check_duplicates(out: str, outputs: OutputListing, so: dict, previous: dict[str, Any] | None) -> DuplicateIds:
+    """The distributed duplicate-id check over the done shards of ``outputs``. A failure of the check
     itself is reported in the summary (``duplicate_ids.error``), not raised: the scores are complete."""
     from ray.exceptions import RayError
 
     from al_ray.scoring.duplicates import find_duplicate_ids, sources_from_listing
 
     try:
-        return find_duplicate_ids(sources_from_listing(out, rels, outputs), so, previous=previous)
+        return find_duplicate_ids(sources_from_listing(out, outputs), so, previous=previous)
     except (RayError, StorageError, OSError) as exc:
         log.warning("duplicate-id check failed: %s", scrub(_short(exc)))
         return DuplicateIds(error=scrub(_short(exc)))

@@ -79,10 +79,3 @@ def _joined(chunks: list[np.ndarray]) -> np.ndarray:
     out = np.concatenate(chunks)
     chunks.clear()
     return out
-
-
-def _joined(chunks: list[np.ndarray]) -> np.ndarray:
-    """The chunks as one array; the list is emptied so the chunks are freed once joined."""
-    out = np.concatenate(chunks)
-    chunks.clear()
-    return out

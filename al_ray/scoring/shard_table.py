@@ -121,7 +121,10 @@ class ShardTable:
         mask = np.asarray(mask, bool)
         if len(mask) != len(self):
             raise ValueError(f"mask of {len(mask)} for {len(self)} shards")
-        return ShardTable(self.root, self._rels, self._fps, self._rows, self._errors, self._all_positions()[mask])
+        # every shard of the whole table (the usual readable or all-done case): no index array, and
+        # ``keys()`` stays the table's own column rather than a 100K-entry copy
+        positions = None if self._positions is None and mask.all() else self._all_positions()[mask]
+        return ShardTable(self.root, self._rels, self._fps, self._rows, self._errors, positions)
 
     def error_mask(self) -> np.ndarray:
         """True for each shard of this view whose sampled footer was flagged."""

@@ -50,7 +50,7 @@ def test_written_sidecars_hold_the_product_hashes_with_the_plant(tmp_path):
     side = np.load(io.BytesIO((tmp_path / (bench.rel_of(p.dst) + ".ids.npy")).read_bytes()))
     assert np.array_equal(side, hash_ids(pa.array(ids)))
     rels = [bench.rel_of(k) for k in range(3)]
-    sources = sources_from_listing(str(tmp_path), rels, list_outputs(str(tmp_path)))
+    sources = sources_from_listing(str(tmp_path), list_outputs(str(tmp_path), rels))
     assert [s.rel for s in sources] == rels and all(s.sidecar and s.rows == 20 for s in sources)
 
 

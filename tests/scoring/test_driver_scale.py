@@ -138,7 +138,7 @@ def test_unsampled_bad_shards_are_quarantined_by_the_actor(ray_cluster, tmp_path
 
 
 def _listing_sources(out: Path, rels: list[str]):
-    return sources_from_listing(str(out), rels, list_outputs(str(out)))
+    return sources_from_listing(str(out), list_outputs(str(out), sorted(rels)))
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
 """The duplicate check's sources as columns (al_ray.scoring.duplicates.IdSources) and its map groups."""
 
+import pickle
+
 import numpy as np
 import pyarrow as pa
 
@@ -41,7 +43,10 @@ def test_a_map_task_reads_a_slice_as_it_reads_pairs(tmp_path):
             f.write(encode_id_hashes(hash_ids(pa.array([f"id-{k}-{i}" for i in range(5)]))))
         recs.append(IdSource(rel, str(tmp_path), True, 5))
     cols = IdSources.of(recs)
-    by_slice = map_partition(cols.slice(1, 4), 2, None)
+    task = cols.slice(1, 4).for_map_task()  # what find_duplicate_ids sends: paths and flags only
+    assert [(i, s.rel, s.sidecar) for i, s in task.items()] == [(i, r.rel, r.sidecar) for i, r in enumerate(recs)][1:]
+    assert len(pickle.dumps(task)) < len(pickle.dumps(cols.slice(1, 4)))
+    by_slice = map_partition(task, 2, None)
     by_pairs = map_partition(list(enumerate(recs))[1:], 2, None)
     for (h1, o1), (h2, o2) in zip(by_slice[:-1], by_pairs[:-1]):
         assert h1.tolist() == h2.tolist() and o1.tolist() == o2.tolist()
