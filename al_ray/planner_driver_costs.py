@@ -69,28 +69,28 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         key="plan",
         step="plan (plan_scoring: list the corpus and the done markers)",
-        points=(Point(10_000, 0.539, 183_836_672), Point(100_000, 4.971, 221_003_776)),
+        points=(Point(10_000, 0.606, 184_074_240), Point(100_000, 5.19, 197_029_888)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.plan: seconds, peak_rss_bytes",
-        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards on disk (not object storage); every shard done; "
-                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
     Measurement(
         key="resume",
         step="resume (run_scoring, all shards done, duplicate-id check)",
-        points=(Point(10_000, 3.483, 187_486_208), Point(100_000, 18.891, 241_971_200)),
+        points=(Point(10_000, 2.518, 186_744_832), Point(100_000, 18.758, 207_663_104)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume: seconds, peak_rss_bytes",
-        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
                    "ids (not measured); driver process only, not Ray's workers; "
-                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
     Measurement(
         key="resume_again",
         step="resume again (duplicate-check report reused)",
-        points=(Point(10_000, 0.61, 189_272_064), Point(100_000, 5.183, 244_015_104)),
+        points=(Point(10_000, 0.581, 188_157_952), Point(100_000, 6.728, 215_932_928)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume_again: seconds, peak_rss_bytes",
-        date="2026-12-07T12:37:09+00:00", machine=MACHINE_2CORE,
+        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
         conditions="local 1-row shards on disk (not object storage); "
-                   "machine loaded: 1-min load 7.6 at the start, a label-efficiency loop beside it (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
     Measurement(
         key="pool_merge",
         step="candidate pool from the sidecars, K 2048 (the default)",
