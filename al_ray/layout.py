@@ -12,7 +12,7 @@ A run (``RunLayout``)::
     RUN/base_model/                        the zero-shot classifier of round 0 (when no base is given)
     RUN/_job_summary_<job>.json            a Ray job's outcome (jobs/)
     RUN/rounds/r000/scores/<shard>.parquet  (+ .done markers, .ids.npy and .cand.pq sidecars,
-                                            _summary.json, _calibration.json)
+                                            _summary.json, _calibration.json, _duplicate_ids/)
     RUN/rounds/r000/candidates.parquet
     RUN/rounds/r000/batch/batch.parquet, batch.jsonl, dedup_groups.parquet, selection_summary.json,
                          assignments.jsonl, labelstudio_tasks.json, labelstudio_config.xml,
@@ -64,6 +64,10 @@ SCORES_DIR = "scores"
 SCORES_SUMMARY_FILE = "_summary.json"
 CALIBRATION_FILE = "_calibration.json"
 NIGHTLY_STATE_FILE = "_nightly_state.json"
+# The duplicate-id check's partitions as last checked (al_ray.scoring.duplicate_state), so a resume
+# after a change reads only the changed shards' id sidecars.
+DUPLICATE_STATE_DIR = "_duplicate_ids"
+DUPLICATE_STATE_FILE = "state.json"  # in it, written last: which token's partitions are the state
 # Beside each score file ``<shard>.parquet``: its rows' id hashes (uint64 .npy, written by the
 # scoring actor before the .done marker) for the distributed duplicate-id check. Not ".parquet":
 # readers list score files by that suffix.

@@ -42,6 +42,8 @@ POOL_100K_FILE = "benchmarks/results/pool_sidecars-100000x100.json"
 # The machine of all the files (their "machine": cpu_model, nproc, mem_total_bytes / 2**30, python,
 # ray, pyarrow); the test rebuilds this string from each file.
 MACHINE_2CORE = "AMD EPYC, 2 CPUs, 23.5 GiB RAM, Python 3.11.7, Ray 2.60.0, pyarrow 26.0.1"
+# the scoring driver's file since its 2026-12-08 rerun (a 2-core Intel Xeon with AVX-512 and AMX)
+MACHINE_2CORE_INTEL = "Intel(R) Xeon(R) Processor, 2 CPUs, 23.5 GiB RAM, Python 3.11.7, Ray 2.60.0, pyarrow 26.0.1"
 
 
 @dataclass(frozen=True)
@@ -69,28 +71,36 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         key="plan",
         step="plan (plan_scoring: list the corpus and the done markers)",
-        points=(Point(10_000, 0.606, 184_074_240), Point(100_000, 5.19, 197_029_888)),
+        points=(Point(10_000, 0.553, 229_408_768), Point(100_000, 5.319, 242_622_464)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.plan: seconds, peak_rss_bytes",
-        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
+        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards on disk (not object storage); every shard done; "
-                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
     Measurement(
         key="resume",
         step="resume (run_scoring, all shards done, duplicate-id check)",
-        points=(Point(10_000, 2.518, 186_744_832), Point(100_000, 18.758, 207_663_104)),
+        points=(Point(10_000, 2.292, 233_193_472), Point(100_000, 15.271, 257_597_440)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume: seconds, peak_rss_bytes",
-        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
+        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
                    "ids (not measured); driver process only, not Ray's workers; "
-                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
     Measurement(
         key="resume_again",
         step="resume again (duplicate-check report reused)",
-        points=(Point(10_000, 0.581, 188_157_952), Point(100_000, 6.728, 215_932_928)),
+        points=(Point(10_000, 0.554, 234_479_616), Point(100_000, 4.565, 259_792_896)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume_again: seconds, peak_rss_bytes",
-        date="2026-12-07T16:07:59+00:00", machine=MACHINE_2CORE,
+        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards on disk (not object storage); "
-                   "nothing else running: 1-min load 0.02 at the start (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
+    Measurement(
+        key="resume_changed",
+        step="resume after one shard rescored (incremental duplicate-id check)",
+        points=(Point(10_000, 0.916, 233_201_664), Point(100_000, 4.776, 258_883_584)),
+        source=SCORING_DRIVER_FILE, where="sizes.<N>.changed.resume_changed: seconds, peak_rss_bytes",
+        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
+        conditions="local 1-row shards; the check read one sidecar and one saved partition; "
+                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
     Measurement(
         key="pool_merge",
         step="candidate pool from the sidecars, K 2048 (the default)",

@@ -238,9 +238,9 @@ def _instrument(log_path: str):
         _log("map", res[-1], sampler.stop())
         return res
 
-    def reduce_partition(*parts, max_examples=duplicates.MAX_EXAMPLES):
+    def reduce_partition(*parts, **kw):
         sampler = _TaskSampler()
-        res = orig_reduce(*parts, max_examples=max_examples)
+        res = orig_reduce(*parts, **kw)
         _log("reduce", res, sampler.stop())
         return res
 

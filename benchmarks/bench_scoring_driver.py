@@ -16,7 +16,11 @@ each the output an actor leaves: the score file (one table built with the projec
 Phases, each in a fresh interpreter so its peak RSS is its own (sampled with psutil every 20 ms; the
 driver process only, not Ray's own daemons or workers):
   all_done   ``plan_scoring``; then ``run_scoring`` (plans again, scores nothing, runs the duplicate
-             check over N sidecars); then ``run_scoring`` again (the check's report is reused)
+             check over N sidecars and saves its partitions); then ``run_scoring`` again (the check's
+             report is reused)
+  changed    shard 0's outputs rewritten as a rescore of a changed shard leaves them (by this parent
+             process), then ``run_scoring`` (the incremental check: that shard's sidecar read, the
+             others' hashes from the partitions the first check saved)
   half_done  every other marker removed: ``plan_scoring`` (finds N/2 to do). ``run_scoring`` itself
              is not run here: it would start engines and score N/2 shards, which is not driver cost.
 
@@ -42,6 +46,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_SECONDS = 60.0
 GOAL_RSS_BYTES = 1 << 30
 LABELS = ["neither", "violating"]
+PHASES = ("all_done", "changed", "half_done")
 
 
 def setup(root: Path, n: int) -> dict:
@@ -76,6 +81,34 @@ def setup(root: Path, n: int) -> dict:
     return {"seconds": round(time.perf_counter() - t0, 1), "files": 4 * n}
 
 
+RESCORED_REL = "0000/part-000000.parquet"
+
+
+def rescored_outputs() -> dict[str, bytes]:
+    """Shard 0's outputs as a rescore of a changed shard 0 leaves them (a new id): score file and id
+    sidecar by relative path, for the phase that times the incremental duplicate check."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from al_ray.layout import SCORE_IDS_SUFFIX
+    from al_ray.scoring.shard import hash_ids
+    from al_ray.scoring.writer import build_score_table, encode_id_hashes
+
+    ids = pa.array(["doc-0-rescored"])
+    table = build_score_table(ids=ids, rows=np.arange(1), label_probs=np.full((1, 2), 0.5), truncated=np.zeros(1, bool),
+                              empty=np.zeros(1, bool), labels=LABELS, model_id="bench", model_version="bench",
+                              shard=RESCORED_REL)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return {RESCORED_REL: sink.getvalue().to_pybytes(), RESCORED_REL + SCORE_IDS_SUFFIX: encode_id_hashes(hash_ids(ids))}
+
+
+def rescore_one(out: Path) -> None:
+    for rel, data in rescored_outputs().items():
+        (out / rel).write_bytes(data)
+
+
 def _measure(fn) -> tuple[object, dict]:
     from benchmarks.common import PeakRss
 
@@ -104,9 +137,10 @@ def child(phase: str, root: str, n: int) -> dict:
     connect(num_cpus=2)  # a private local Ray, never a head left running (al_ray/ray_connect.py)
     res["rss_after_ray_init_bytes"] = psutil.Process().memory_info().rss
     try:
-        plan, res["plan"] = _measure(lambda: plan_scoring(cfg, corpus, out))
-        res["plan"].update(shards=len(plan.checked), done=len(plan.done_before), todo=len(plan.todo))
-        del plan
+        if phase != "changed":
+            plan, res["plan"] = _measure(lambda: plan_scoring(cfg, corpus, out))
+            res["plan"].update(shards=len(plan.checked), done=len(plan.done_before), todo=len(plan.todo))
+            del plan
         if phase == "all_done":
             s, res["resume"] = _measure(lambda: run_scoring(cfg, corpus, out, progress=False))
             d = s.duplicate_ids
@@ -116,6 +150,12 @@ def child(phase: str, root: str, n: int) -> dict:
                 "task_peak_private_mb": d.task_peak_private_mb, "task_private_rise_mb": d.task_private_rise_mb})
             s, res["resume_again"] = _measure(lambda: run_scoring(cfg, corpus, out, progress=False))
             res["resume_again"].update(duplicate_check_reused=s.duplicate_ids.reused)
+        if phase == "changed":
+            s, res["resume_changed"] = _measure(lambda: run_scoring(cfg, corpus, out, progress=False))
+            d = s.duplicate_ids
+            res["resume_changed"].update(duplicate_check={
+                "count": d.count, "shards_checked": d.shards_checked, "shards_from_saved": d.shards_from_saved,
+                "from_sidecars": d.from_sidecars, "partitions": d.partitions, "rows_checked": d.rows_checked})
     finally:
         ray.shutdown()
     # VmHWM, not ru_maxrss: a subprocess's ru_maxrss starts at its parent's peak (the parent that wrote
@@ -155,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             fig = {"setup": setup(root, n)}
             log(f"n={n}: setup {fig['setup']['seconds']} s; all done")
             fig["all_done"] = _run_child("all_done", root, n)
+            rescore_one(root / "scores")  # here, not in the child: building the table is not the driver's cost
+            fig["changed"] = _run_child("changed", root, n)
             removed = 0
             for k in range(0, n, 2):
                 os.unlink(root / "scores" / f"{k // 1000:04d}" / f"part-{k:06d}.parquet.done")
@@ -164,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             result["sizes"][str(n)] = fig
             ad, hd = fig["all_done"], fig["half_done"]
             log(f"n={n}: plan(all) {ad['plan']['seconds']} s, resume {ad['resume']['seconds']} s, "
-                f"again {ad['resume_again']['seconds']} s, plan(half) {hd['plan']['seconds']} s; peak RSS "
+                f"again {ad['resume_again']['seconds']} s, after one rescored {fig['changed']['resume_changed']['seconds']} s, "
+                f"plan(half) {hd['plan']['seconds']} s; peak RSS "
                 f"{max(ad['resume']['peak_rss_bytes'], ad['plan']['peak_rss_bytes']) / 2**20:.0f} MiB")
             _write(result, a.out)  # before the clean-up: deleting 400K files takes minutes on a busy disk
         finally:
@@ -176,12 +219,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write(result: dict, out: str) -> None:
     # the larger of the sampled peaks and VmHWM (which also covers imports, ray.init and shutdown)
-    peaks = {n: max([f[p][k]["peak_rss_bytes"] for p in ("all_done", "half_done")
-                     for k in ("plan", "resume", "resume_again") if k in f[p]]
-                    + [f[p]["vmhwm_bytes"] for p in ("all_done", "half_done")])
+    peaks = {n: max([f[p][k]["peak_rss_bytes"] for p in PHASES if p in f
+                     for k in ("plan", "resume", "resume_again", "resume_changed") if k in f[p]]
+                    + [f[p]["vmhwm_bytes"] for p in PHASES if p in f])
              for n, f in result["sizes"].items()}
-    secs = {n: max(f[p][k]["seconds"] for p in ("all_done", "half_done") for k in ("plan", "resume", "resume_again")
-                   if k in f[p]) for n, f in result["sizes"].items()}
+    secs = {n: max(f[p][k]["seconds"] for p in PHASES if p in f
+                   for k in ("plan", "resume", "resume_again", "resume_changed") if k in f[p]) for n, f in result["sizes"].items()}
     sizes = sorted(peaks, key=int)
     result["verdict"] = {
         "peak_rss_bytes": peaks, "max_seconds": secs,

@@ -12,8 +12,11 @@ pointed at the request-counting proxy (``al_ray.testing.s3_proxy.FaultProxy``, n
                 check over every shard's sidecar (Ray tasks on a private local Ray; their GETs go through
                 the proxy too) and writes ``_summary.json``
   resume_again  ``run_scoring`` again: the check's report is reused (nothing read)
-  resume_one_request_reads  (with ``--one-request-reads``) ``_summary.json`` deleted so the check runs
-                again, and ``run_scoring`` with ``max_concurrency=1`` in the s3fs options: each sidecar
+  resume_changed  shard 0's score file and sidecar rewritten as a rescore leaves them (a new id), and
+                ``run_scoring`` again: the incremental check reads that one sidecar and takes the other
+                shards' hashes from the partitions the first check saved (``al_ray.scoring.duplicate_state``)
+  resume_one_request_reads  (with ``--one-request-reads``) ``_summary.json`` and the check's saved
+                state deleted so the check runs again over every shard, and ``run_scoring`` with ``max_concurrency=1`` in the s3fs options: each sidecar
                 read is then one GET (see below)
   plan_half     every other ``.done`` marker deleted (straight to moto), ``plan_scoring`` again
 
@@ -51,7 +54,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_SECONDS = 60.0  # bench_scoring_driver's goals, on 2 cores
 GOAL_RSS_BYTES = 1 << 30
 KEYS_PER_LIST_PAGE = 1000  # S3's page size for ListObjectsV2
-PHASES = ("plan", "resume", "resume_again", "resume_one_request_reads", "plan_half")
+PHASES = ("plan", "resume", "resume_again", "resume_changed", "resume_one_request_reads", "plan_half")
 
 
 def count_summary(counts: dict, shards: int) -> dict:
@@ -98,12 +101,22 @@ def verdict(phases: dict, shards: int, sample: int) -> dict:
             out[f"{name}_no_request_per_shard"] = non_list(name) <= fixed_max
     if "resume" in phases and "plan" in phases:
         extra = phases["resume"]["requests"]["total"] - phases["plan"]["requests"]["total"]
-        out["resume_one_listing"] = lists("resume") <= lists("plan")  # the plan's listing is reused
+        # the plan's listing is reused; +1: the duplicate check lists its own state folder (its
+        # partitions and two small files, one page) to remove an earlier check's files
+        out["resume_one_listing"] = lists("resume") <= lists("plan") + 1
         out["resume_requests_beyond_plan"] = extra
         out["resume_requests_beyond_plan_per_shard"] = round(extra / shards, 3)
         sidecar_gets = phases["resume"]["requests"]["by_method_kind"].get("GET get", 0) - \
             phases["plan"]["requests"]["by_method_kind"].get("GET get", 0)
         out["resume_sidecar_reads_at_most_two_requests_each"] = shards <= sidecar_gets and extra <= 2 * shards + 10
+    if "resume_changed" in phases and "plan" in phases:
+        ch = phases["resume_changed"]
+        extra = ch["requests"]["total"] - phases["plan"]["requests"]["total"]
+        parts = ch.get("duplicate_check", {}).get("partitions", 1)
+        out["resume_changed_requests_beyond_plan"] = extra
+        # the changed shard's sidecar, the saved state (state.json, shard list, P partitions) read and
+        # written again, the old files removed, the summary: O(partitions), nothing a shard
+        out["resume_changed_no_request_per_shard"] = extra <= 6 * parts + 20
     if "resume_one_request_reads" in phases and "plan" in phases:
         one = phases["resume_one_request_reads"]["requests"]
         extra = one["total"] - phases["plan"]["requests"]["total"]
@@ -164,6 +177,7 @@ def child(phase: str, bucket: str, endpoint: str, n: int, extra_so: dict | None 
         res.update(shards_total=s.shards_total, shards_skipped_done=s.shards_skipped_done, rows_scored=s.rows_scored,
                    failed_shards=len(s.failed_shards), duplicate_check={
                        "count": d.count, "shards_checked": d.shards_checked, "from_sidecars": d.from_sidecars,
+                       "shards_from_saved": d.shards_from_saved,
                        "partitions": d.partitions, "map_tasks": d.map_tasks, "rows_checked": d.rows_checked,
                        "reused": d.reused, "error": d.error, "task_peak_private_mb": d.task_peak_private_mb,
                        "task_private_rise_mb": d.task_private_rise_mb})
@@ -203,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     from al_ray.scoring.reader import PREFLIGHT_SAMPLE
     from al_ray.testing.s3_proxy import FaultProxy
     from al_ray.testing.servers import moto_server
-    from benchmarks.bench_scoring_driver import setup
+    from al_ray.layout import DUPLICATE_STATE_DIR
+    from benchmarks.bench_scoring_driver import rescored_outputs, setup
     from benchmarks.common import log, provenance
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -248,10 +263,17 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 for phase in PHASES:
                     extra_so = None
+                    if phase == "resume_changed":  # shard 0 rescored: the incremental check reads it alone
+                        for rel, data in rescored_outputs().items():
+                            fs.pipe_file(f"{bucket}/scores/{rel}", data)
+                        fs.invalidate_cache()
                     if phase == "resume_one_request_reads":
                         if not a.one_request_reads:
                             continue
-                        fs.rm(f"{bucket}/scores/_summary.json")  # so the check cannot reuse its report
+                        # so the check can neither reuse its report nor its saved partitions: a full check
+                        fs.rm(f"{bucket}/scores/_summary.json")
+                        fs.rm(f"{bucket}/scores/{DUPLICATE_STATE_DIR}", recursive=True)
+                        fs.invalidate_cache()
                         extra_so = {"max_concurrency": 1}
                     if phase == "plan_half":
                         t0 = time.perf_counter()

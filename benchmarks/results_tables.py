@@ -390,12 +390,17 @@ def scoring_driver_table(data: Data) -> str:
         done, half = size["all_done"], size["half_done"]
         header, task = _task_memory(done["resume"]["duplicate_check"])
         task_header.add(header)
+        changed = size.get("changed", {}).get("resume_changed")  # runs before 2026-12-08: no incremental check
         rows.append(_row(f"{int(n):,}", f"{done['plan']['seconds']:.2f} s",
                          f"{done['resume']['seconds']:.1f} s", f"{done['resume_again']['seconds']:.1f} s",
+                         (f"{changed['seconds']:.1f} s ({changed['duplicate_check']['from_sidecars']:,} sidecar(s) read, "
+                          f"{changed['duplicate_check']['shards_from_saved']:,} shards from "
+                          f"{changed['duplicate_check']['partitions']} saved partition(s))") if changed else "not run",
                          f"{half['plan']['seconds']:.2f} s",
                          f"{data['verdict']['peak_rss_bytes'][n] / 2**20:.0f} MiB", task))
     return _table(["shards", "plan, all done", "resume: `run_scoring`, all done (incl. duplicate check)",
-                   "resume again (report reused)", "plan, half done", "driver peak RSS",
+                   "resume again (report reused)", "resume after one shard rescored (incremental check)",
+                   "plan, half done", "driver peak RSS",
                    " / ".join(sorted(task_header))], rows)
 
 
@@ -438,6 +443,7 @@ def duplicate_check_table(data: Data) -> str:
 
 S3_PHASES = {"plan": "plan (`plan_scoring`), all done", "resume": "resume (`run_scoring`), all done",
              "resume_again": "resume again (report reused)",
+             "resume_changed": "resume after one shard rescored (incremental check)",
              "resume_one_request_reads": "resume, one-request reads", "plan_half": "plan, half done"}
 
 
@@ -446,7 +452,11 @@ def _check_cell(phase: Data) -> str:
         return "–"
     d = phase["duplicate_check"]
     tasks = f"{d['map_tasks']} map task" + ("s" if d["map_tasks"] != 1 else "")
-    return "reused" if d["reused"] else f"{d['from_sidecars']:,} sidecars read ({tasks})"
+    if d["reused"]:
+        return "reused"
+    saved = f", {d['shards_from_saved']:,} shards from saved partitions" if d.get("shards_from_saved") else ""
+    read = f"{d['from_sidecars']:,} sidecar" + ("s" if d["from_sidecars"] != 1 else "")
+    return f"{read} read ({tasks}){saved}"
 
 
 def scoring_driver_s3_table(data: Data) -> str:

@@ -131,7 +131,7 @@ def test_cli_plan(tmp_path, capsys):
     assert "driver: measured costs at 100,000 shards" in printed
     # the source line carries the registry's own date, so re-recording a figure does not break this test
     resume = next(m for m in MEASUREMENTS if m.key == "resume")
-    assert f"benchmarks/results/scoring_driver.json ({resume.date}; AMD EPYC, 2 CPUs" in printed
+    assert f"benchmarks/results/scoring_driver.json ({resume.date}; {resume.machine.split(',')[0]}, 2 CPUs" in printed
     assert "extrapolated (outside the measured shard counts): pool_merge" in printed
     driver = {c["key"]: c for c in plan["driver"]}
     assert driver["resume"]["seconds"] == resume.points[-1].seconds and driver["resume"]["scaling"] == "measured"

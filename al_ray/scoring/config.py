@@ -83,7 +83,10 @@ class ScoringConfig(BaseModel):
     check_duplicate_ids: bool = Field(True, description="Report ids seen more than once: after scoring, a "
                                       "hash-partitioned pass of Ray tasks over the per-shard id sidecars "
                                       "(<score file>.ids.npy, always written); memory per task is bounded, "
-                                      "the driver holds none of the ids.")
+                                      "the driver holds none of the ids. Its partitions are saved under "
+                                      "<scores>/_duplicate_ids/, so a resume after a change reads only "
+                                      "the changed shards' sidecars; a resume with no change reuses the "
+                                      "report.")
     candidates_per_shard: int = Field(
         2048, ge=0, description="K of the candidate sidecar each actor writes beside a score file "
         "(<score file>.cand.pq): the shard's top K rows by each uncertainty measure (entropy, margin, "

@@ -36,6 +36,7 @@ from al_ray import storage
 from al_ray.clock import utc_now as _now
 from al_ray.errors import ConfigError, InputError, StorageError
 from al_ray.layout import CALIBRATION_FILE as CALIBRATION_NAME
+from al_ray.layout import DUPLICATE_STATE_DIR
 from al_ray.layout import SCORES_SUMMARY_FILE as SUMMARY_NAME
 from al_ray.models import MODEL_VERSION_FILE
 from al_ray.scoring.config import ScoringConfig
@@ -232,7 +233,8 @@ def _check_duplicates(out: str, outputs: OutputListing, so: dict, previous: dict
     from al_ray.scoring.duplicates import find_duplicate_ids, sources_from_listing
 
     try:
-        return find_duplicate_ids(sources_from_listing(out, outputs), so, previous=previous)
+        return find_duplicate_ids(sources_from_listing(out, outputs), so, previous=previous,
+                                  state_dir=storage.join(out, DUPLICATE_STATE_DIR))
     except (RayError, StorageError, OSError) as exc:
         log.warning("duplicate-id check failed: %s", scrub(_short(exc)))
         return DuplicateIds(error=scrub(_short(exc)))

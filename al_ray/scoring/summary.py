@@ -24,6 +24,8 @@ class DuplicateIds(BaseModel):
     from_score_files: int = 0  # shards without a sidecar (older score files): their id column was read
     partitions: int = 0
     map_tasks: int = 0
+    # unchanged since the last check: their hashes came from its saved partitions, nothing of theirs read
+    shards_from_saved: int = 0
     reused: bool = False
     digest: str = ""  # of the shards and sidecar fingerprints checked
     rows_checked: int = 0

@@ -37,12 +37,21 @@ def test_verdict_passes_a_driver_that_lists_once():
     resume = {("GET", "list"): 42, ("GET", "get"): 16 + n, ("HEAD", "head"): 1 + n, ("PUT", "put"): 1}
     again = {("GET", "list"): 42, ("GET", "get"): 17, ("HEAD", "head"): 1, ("PUT", "put"): 1}
     one = {("GET", "list"): 42, ("GET", "get"): 16 + n, ("HEAD", "head"): 1, ("PUT", "put"): 1}
+    # one sidecar and the saved state read, the state written again: O(partitions)
+    changed = {("GET", "list"): 43, ("GET", "get"): 22, ("HEAD", "head"): 3, ("PUT", "put"): 4, ("DELETE", "delete"): 3}
     v = bench.verdict({"plan": _phase(plan, n), "resume": _phase(resume, n, 131.0), "resume_again": _phase(again, n),
+                       "resume_changed": {**_phase(changed, n), "duplicate_check": {"partitions": 1}},
                        "resume_one_request_reads": _phase(one, n), "plan_half": _phase(plan, n)}, n, 16)
     assert v["requests_ok"], v
+    assert v["resume_changed_no_request_per_shard"] and v["resume_changed_requests_beyond_plan"] == 16
+    # an incremental check that read every sidecar again would fail
+    every = {**changed, ("GET", "get"): 16 + n}
+    assert not bench.verdict({"plan": _phase(plan, n), "resume_changed": {**_phase(every, n),
+                                                                           "duplicate_check": {"partitions": 1}}},
+                             n, 16)["requests_ok"]
     assert v["resume_requests_beyond_plan_per_shard"] == 2.0
     assert v["one_request_reads_beyond_plan_per_shard"] == 1.0
-    assert v["seconds_within_goal"] == {"plan": True, "resume": False, "resume_again": True,
+    assert v["seconds_within_goal"] == {"plan": True, "resume": False, "resume_again": True, "resume_changed": True,
                                         "resume_one_request_reads": True, "plan_half": True}
     assert v["peak_rss_within_goal"]
 
@@ -69,5 +78,7 @@ def test_script_on_a_tiny_corpus(tmp_path):
     ph = res["phases"]
     assert ph["plan"]["done"] == 20 and ph["plan_half"]["todo"] == 10
     assert ph["resume"]["duplicate_check"]["from_sidecars"] == 20 and ph["resume_again"]["duplicate_check"]["reused"]
-    assert ph["resume_one_request_reads"]["duplicate_check"]["from_sidecars"] == 20
+    assert ph["resume_one_request_reads"]["duplicate_check"]["from_sidecars"] == 20  # a full check
+    ch = ph["resume_changed"]["duplicate_check"]
+    assert (ch["from_sidecars"], ch["shards_from_saved"], ch["reused"]) == (1, 19, False)
     assert {"date", "command", "machine"} <= set(res)

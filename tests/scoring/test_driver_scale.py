@@ -216,16 +216,18 @@ def test_duplicates_across_shards_through_sidecars_resume_and_fallback(ray_clust
     # resume with nothing to do: the previous report is reused, nothing is read
     again = run_scoring(cfg, str(c), str(out), progress=False)
     assert again.shards_scored == 0 and again.duplicate_ids.reused and again.duplicate_ids.count == 1
-    # one shard re-scored: its new sidecar plus the two reused ones, no score file read
+    # one shard re-scored: only its new sidecar is read, the other two come from the saved partitions
     storage.remove(str(out / "c.parquet.done"))
     third = run_scoring(cfg, str(c), str(out), progress=False)
     assert third.shards_scored == 1 and third.shards_skipped_done == 2
-    assert (third.duplicate_ids.count, third.duplicate_ids.from_sidecars, third.duplicate_ids.reused) == (1, 3, False)
+    d = third.duplicate_ids
+    assert (d.count, d.from_sidecars, d.shards_from_saved, d.reused) == (1, 1, 2, False)
+    assert d.examples == [{"id": "x", "shards": ["a.parquet", "c.parquet"], "occurrences": 2}]
     # an old score file without a sidecar: its id column is read instead, the duplicate still found
     storage.remove(str(out / ("a.parquet" + SCORE_IDS_SUFFIX)))
     fourth = run_scoring(cfg, str(c), str(out), progress=False)
     d = fourth.duplicate_ids
-    assert (d.count, d.from_sidecars, d.from_score_files, d.reused) == (1, 2, 1, False)
+    assert (d.count, d.from_sidecars, d.from_score_files, d.shards_from_saved, d.reused) == (1, 0, 1, 2, False)
     assert d.examples[0]["id"] == "x"
     # switched off: no check, no report
     off = run_scoring(cfg.model_copy(update={"check_duplicate_ids": False}), str(c), str(out), progress=False)

@@ -52,3 +52,14 @@ def test_a_map_task_reads_a_slice_as_it_reads_pairs(tmp_path):
         assert h1.tolist() == h2.tolist() and o1.tolist() == o2.tolist()
     assert sorted({int(o) for _, own in by_slice[:-1] for o in own}) == [1, 2, 3]  # global indices
     assert by_slice[-1]["rows"] == 15 and by_slice[-1]["from_sidecars"] == 3
+
+
+def test_a_subset_of_sources_keeps_its_indices_in_the_whole_through_groups_and_map_tasks():
+    """The incremental check reads only the changed shards (``take``): their owners must still be
+    their indices in the whole list, through ``plan_groups`` slices and ``for_map_task``."""
+    cols = IdSources.of(_records(10))
+    sub = cols.take(np.array([1, 4, 5, 8]))
+    assert [s for _, s in sub.items()] == [cols[i] for i in (1, 4, 5, 8)]
+    groups = plan_groups(sub, rows_per_task=10_000, files_per_task=3)
+    assert [[i for i, _ in g.for_map_task().items()] for g in groups] == [[1, 4, 5], [8]]
+    assert digest(sub) == digest([cols[i] for i in (1, 4, 5, 8)])
