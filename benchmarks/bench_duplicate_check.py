@@ -18,6 +18,12 @@ The check runs on a private local Ray (``ray.init(address="local")``) with ``max
 its report names every duplicate it found; the bench compares those ids (and their shards and
 occurrence counts) with the planted set, and the report's ``count``/``extra_rows`` with D.
 
+The check saves its partitions as ``run_scoring`` has it do (``state_dir``: ``<scores>/_duplicate_ids/``).
+Then (unless ``--no-incremental``) one shard is rescored with one more planted duplicate (its sidecar,
+score file and marker written again) and the check runs again: the incremental check, which must
+read that one sidecar, take every other shard's hashes from the saved partitions and report the
+planted set plus the new duplicate, exactly (``incremental`` in the result file).
+
 Memory: the driver's peak RSS is sampled (psutil, every 20 ms) during the check and read from
 VmHWM for the whole run. Each task's memory is what the check's own tasks report
 (``duplicates._PrivateMemory``: the worker's private memory, RssAnon, at the task's largest points,
@@ -123,8 +129,11 @@ def expected_duplicates(plants: list[Plant]) -> dict[str, tuple[list[str], int]]
     return {id_of(p.src, p.src_row): (sorted({rel_of(p.src), rel_of(p.dst)}), 2) for p in plants}
 
 
-def compare(report, plants: list[Plant], rows_total: int, shards: int) -> dict:
-    """Whether the check's report equals the planted set exactly (ids, shards, occurrences, counts)."""
+def compare(report, plants: list[Plant], rows_total: int, shards: int, read: int | None = None) -> dict:
+    """Whether the check's report equals the planted set exactly (ids, shards, occurrences, counts).
+    ``read``: how many sidecars the check must have read (default every shard's: a full check; an
+    incremental one reads only the changed shards' and takes the rest from its saved partitions)."""
+    read = shards if read is None else read
     want = expected_duplicates(plants)
     got = {e["id"]: (sorted(e["shards"]), e["occurrences"]) for e in report.examples}
     return {
@@ -136,15 +145,16 @@ def compare(report, plants: list[Plant], rows_total: int, shards: int) -> dict:
         "wrong_shards_or_occurrences": sorted(i for i in set(want) & set(got) if want[i] != got[i])[:20],
         "rows_checked": report.rows_checked, "rows_expected": rows_total,
         "shards_checked": report.shards_checked, "from_sidecars": report.from_sidecars,
+        "shards_from_saved": report.shards_from_saved,
         "exact": (report.error is None and report.count == len(plants) and report.extra_rows == len(plants)
                   and got == want and report.rows_checked == rows_total and report.shards_checked == shards
-                  and report.from_sidecars == shards),
+                  and report.from_sidecars == read and report.shards_from_saved == shards - read),
     }
 
 
-def write_shards(out: Path, shards: int, rows: int, plants: list[Plant]) -> dict:
+def write_shards(out: Path, shards: int, rows: int, plants: list[Plant], only: set[int] | None = None) -> dict:
     """Each shard's sidecar (the product's hash and encoder) and ``.done`` marker; score files for the
-    shards a plant touches. Returns the setup figures."""
+    shards a plant touches. ``only``: write just these shards. Returns the setup figures."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -160,10 +170,10 @@ def write_shards(out: Path, shards: int, rows: int, plants: list[Plant]) -> dict
         overwrite.setdefault(p.dst, {})[p.dst_row] = id_of(p.src, p.src_row)
     with_scores = {p.src for p in plants} | {p.dst for p in plants}
     sidecar_bytes = 0
-    for k in range(shards):
+    for k in (sorted(only) if only is not None else range(shards)):
         rel = rel_of(k)
         path = out / rel
-        if k % 1000 == 0:
+        if k % 1000 == 0 or only is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         ids = pc.binary_join_element_wise(pa.scalar(f"doc-s{k:06d}-r"), row_str, "")
         if k in overwrite:
@@ -278,38 +288,72 @@ def task_figures(log_path: str) -> dict:
     return out
 
 
-def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus: int) -> tuple[object, dict]:
-    """One listing of ``out`` -> sources -> ``find_duplicate_ids`` on a private local Ray."""
+def add_plant(out: Path, shards: int, rows: int, plants: list[Plant]) -> Plant:
+    """One more duplicate, as a rescore of a changed shard leaves it: a row of shard 1 takes the id of
+    a free row of the last shard (another map task), and shard 1's sidecar, score file and marker are
+    written again. Only shard 1 changed: the incremental check must read its sidecar alone."""
+    used = {(p.src, p.src_row) for p in plants} | {(p.dst, p.dst_row) for p in plants}
+    src, dst = shards - 1, 1 if shards > 1 else 0
+    src_row = next(r for r in range(rows) if (src, r) not in used)
+    dst_row = next(r for r in range(rows - 1, -1, -1) if (dst, r) not in used and (dst, r) != (src, src_row))
+    new = Plant(src, src_row, dst, dst_row)
+    write_shards(out, shards, rows, [*plants, new], only={dst})  # the first owner's score file names the id
+    return new
+
+
+def run_check(out: Path, shards: int, max_examples: int, task_log: str, num_cpus: int,
+              between=None) -> tuple[object, dict, object, dict]:
+    """One listing of ``out`` -> sources -> ``find_duplicate_ids`` on a private local Ray, saving its
+    partitions as ``run_scoring`` does; then ``between()`` (a change to the shards) and the same again:
+    the incremental check. Returns (report, figures) of each (the second pair None without
+    ``between``); their tasks are logged to ``task_log`` and ``task_log + ".incremental"``."""
     import ray
 
     from al_ray.scoring import duplicates
     from al_ray.scoring.job import list_outputs
 
+    from al_ray.layout import DUPLICATE_STATE_DIR
+
     rels = sorted(rel_of(k) for k in range(shards))
-    fig: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
     t0 = time.perf_counter()
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="warning",
              log_to_driver=False)
-    fig["ray_init_seconds"] = round(time.perf_counter() - t0, 2)
-    fig["driver_rss_mib_after_ray_init"] = round(proc_status_mb().get("VmRSS", 0.0), 1)
+    ray_init = round(time.perf_counter() - t0, 2)
+    rss_after_init = round(proc_status_mb().get("VmRSS", 0.0), 1)
     from benchmarks.common import PeakRss
 
-    restore = _instrument(task_log)
+    def once(log_path: str) -> tuple[object, dict]:
+        fig: dict = {"load_avg_at_start": [round(x, 2) for x in os.getloadavg()], "ray_init_seconds": ray_init,
+                     "driver_rss_mib_after_ray_init": rss_after_init}
+        restore = _instrument(log_path)
+        try:
+            with PeakRss() as rss:
+                t1 = time.perf_counter()
+                sources = duplicates.sources_from_listing(str(out), list_outputs(str(out), rels))
+                fig["listing_seconds"] = round(time.perf_counter() - t1, 2)
+                t2 = time.perf_counter()
+                report = duplicates.find_duplicate_ids(sources, None, max_examples=max_examples,
+                                                       state_dir=str(out / DUPLICATE_STATE_DIR))
+                fig["check_seconds"] = round(time.perf_counter() - t2, 2)
+                fig["listing_and_check_seconds"] = round(time.perf_counter() - t1, 2)
+            fig["driver_peak_rss_mib_during_check"] = round(rss.peak / 2**20, 1)
+        finally:
+            restore()
+        fig["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        return report, fig
+
     try:
-        with PeakRss() as rss:
-            t1 = time.perf_counter()
-            sources = duplicates.sources_from_listing(str(out), list_outputs(str(out), rels))
-            fig["listing_seconds"] = round(time.perf_counter() - t1, 2)
-            t2 = time.perf_counter()
-            report = duplicates.find_duplicate_ids(sources, None, max_examples=max_examples)
-            fig["check_seconds"] = round(time.perf_counter() - t2, 2)
-            fig["listing_and_check_seconds"] = round(time.perf_counter() - t1, 2)
-        fig["driver_peak_rss_mib_during_check"] = round(rss.peak / 2**20, 1)
+        report, fig = once(task_log)
+        again = again_fig = None
+        if between is not None:
+            t3 = time.perf_counter()
+            between()
+            change_s = round(time.perf_counter() - t3, 2)
+            again, again_fig = once(task_log + ".incremental")
+            again_fig["change_seconds"] = change_s
     finally:
-        restore()
         ray.shutdown()
-    fig["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    return report, fig
+    return report, fig, again, again_fig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -325,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="10,000 x 10,000 = 1e8 ids, 100 duplicates (the defaults)")
     ap.add_argument("--num-cpus", type=int, default=2, help="CPUs of the private local Ray")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-incremental", action="store_true",
+                    help="skip the second check (one shard rescored with one more duplicate)")
     ap.add_argument("--workdir", default=None, help="where the sidecars are written (default: a temp dir)")
     ap.add_argument("--out", default=None, help="result JSON (default: results/duplicate_check[-quick].json)")
     a = ap.parse_args(argv)
@@ -356,10 +402,22 @@ def main(argv: list[str] | None = None) -> int:
         result["setup"] = write_shards(root / "scores", a.shards, a.rows_per_shard, plants)
         log(f"setup {result['setup']['seconds']} s; running the check")
         task_log = str(root / "tasks.jsonl")
-        report, fig = run_check(root / "scores", a.shards, max(a.duplicates, 1), task_log, a.num_cpus)
+        added: list[Plant] = []
+
+        def change() -> None:  # between the two checks: one shard rescored with one more duplicate
+            added.append(add_plant(root / "scores", a.shards, a.rows_per_shard, plants))
+
+        report, fig, again, again_fig = run_check(root / "scores", a.shards, max(a.duplicates, 1) + 1, task_log,
+                                                  a.num_cpus, between=None if a.no_incremental else change)
         result["check"] = {**fig, "report": {k: v for k, v in report.model_dump().items() if k != "examples"},
                            "tasks": task_figures(task_log)}
         result["verdict"] = compare(report, plants, a.shards * a.rows_per_shard, a.shards)
+        if again is not None:
+            result["incremental"] = {
+                **again_fig, "added_plant": vars(added[0]),
+                "report": {k: v for k, v in again.model_dump().items() if k != "examples"},
+                "tasks": task_figures(task_log + ".incremental"),
+                "verdict": compare(again, [*plants, *added], a.shards * a.rows_per_shard, a.shards, read=1)}
     finally:
         t_rm = time.perf_counter()
         shutil.rmtree(root, ignore_errors=True)
@@ -383,8 +441,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{task_peak} MB (sampled: peak {v['task_peak_private_mb']} MB, rise {v['task_private_rise_mb']}), "
         f"driver peak {result['driver_peak_rss_mib']} MiB; found {v['found_count']}/{v['planted']} planted, "
         f"exact={v['exact']}; load {c['load_avg_at_start']} -> {c['load_avg_at_end']}")
+    inc = result.get("incremental")
+    if inc:
+        log(f"incremental check after one shard rescored: {inc['check_seconds']} s, "
+            f"{inc['report']['from_sidecars']} sidecar read, {inc['report']['shards_from_saved']:,} shards from "
+            f"saved partitions, task private peak as reported {inc['report']['task_peak_private_mb']} MB; "
+            f"found {inc['verdict']['found_count']}/{inc['verdict']['planted']}, exact={inc['verdict']['exact']}")
     log(f"wrote {out_json}")
-    return 0 if v["exact"] else 1
+    return 0 if v["exact"] and (not inc or inc["verdict"]["exact"]) else 1
 
 
 if __name__ == "__main__":

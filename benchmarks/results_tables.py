@@ -416,27 +416,38 @@ def duplicate_check_table(data: Data) -> str:
     planted, its tasks, times (the setup apart), the driver's peak RSS, and each task's memory twice:
     as the bench sampled it (RssAnon every 5 ms: the peak, and the rise over a task) and as the check's
     report gave it."""
-    size, check, v, tasks = data["size"], data["check"], data["verdict"], data["check"]["tasks"]
-    report = check["report"]
+    size = data["size"]
+    ids = f"{_count(size['ids'])} ({size['shards']:,} x {size['rows_per_shard']:,})"
+    rows = [_dup_check_row(ids, data["check"], data["verdict"], f"{data['setup']['seconds']:.1f} s",
+                           f"{data['driver_peak_rss_mib']:,.0f} MiB")]
+    inc = data.get("incremental")  # since 2026-12-08: the check again after one shard was rescored
+    if inc:
+        r = inc["report"]
+        rows.append(_dup_check_row(
+            f"the same, one shard rescored: incremental ({r['from_sidecars']:,} sidecar read, "
+            f"{r['shards_from_saved']:,} shards from saved partitions)", inc, inc["verdict"],
+            f"{inc['change_seconds']:.2f} s (the rescore)", f"{inc['driver_peak_rss_mib_during_check']:,.0f} MiB "
+            "(during the check)"))
+    return _table(["ids (shards x ids a shard)", "planted (within / across shards)", "found",
+                   "missed / spurious / wrong shards", "exact", "map + reduce tasks", "listing", "check",
+                   "setup (apart)", "driver peak RSS", "task private memory, sampled: peak / rise",
+                   "task memory in the check's report", "load (1 min)"], rows)
+
+
+def _dup_check_row(ids: str, check: Data, v: Data, setup: str, driver: str) -> str:
+    report, tasks = check["report"], check["tasks"]
     sampled = "; ".join(f"{k} {tasks[k]['peak_private_mb_max']:,.0f} / {tasks[k]['private_rise_mb_max']:,.0f} MiB"
                         for k in ("map", "reduce"))
     if "task_peak_private_mb" in report:
         reported = f"{report['task_peak_private_mb']:,.0f} MiB private (rise {report['task_private_rise_mb']:,.0f} MiB)"
     else:
         reported = f"{report['task_peak_rss_mb']:,.0f} MiB (a worker's ru_maxrss)"
-    row = _row(f"{_count(size['ids'])} ({size['shards']:,} x {size['rows_per_shard']:,})",
-               f"{v['planted']} ({v['planted_within_shard']} / {v['planted_across_shards']})",
-               f"{v['found_count']} ids, {v['found_extra_rows']} extra rows",
-               f"{len(v['missed'])} / {len(v['spurious'])} / {len(v['wrong_shards_or_occurrences'])}",
-               "**yes**" if v["exact"] else "**no**",
-               f"{report['map_tasks']} + {report['partitions']}",
-               f"{check['listing_seconds']:.2f} s", f"{check['check_seconds']:.1f} s",
-               f"{data['setup']['seconds']:.1f} s", f"{data['driver_peak_rss_mib']:,.0f} MiB", sampled, reported,
-               _load(check["load_avg_at_start"], check["load_avg_at_end"]))
-    return _table(["ids (shards x ids a shard)", "planted (within / across shards)", "found",
-                   "missed / spurious / wrong shards", "exact", "map + reduce tasks", "listing", "check",
-                   "setup (apart)", "driver peak RSS", "task private memory, sampled: peak / rise",
-                   "task memory in the check's report", "load (1 min)"], [row])
+    return _row(ids, f"{v['planted']} ({v['planted_within_shard']} / {v['planted_across_shards']})",
+                f"{v['found_count']} ids, {v['found_extra_rows']} extra rows",
+                f"{len(v['missed'])} / {len(v['spurious'])} / {len(v['wrong_shards_or_occurrences'])}",
+                "**yes**" if v["exact"] else "**no**", f"{report['map_tasks']} + {report['partitions']}",
+                f"{check['listing_seconds']:.2f} s", f"{check['check_seconds']:.1f} s", setup, driver, sampled,
+                reported, _load(check["load_avg_at_start"], check["load_avg_at_end"]))
 
 
 # --- section 5d: the driver on S3 (results/scoring_driver_s3*.json) ---------------------------------

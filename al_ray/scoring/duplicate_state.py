@@ -14,8 +14,10 @@ fingerprint). The next check joins that list with the shards done now:
 Each reduce task then holds the saved partition plus what the changed shards add to it, the same
 bound as a full check (``ROWS_PER_PARTITION``), and the result is the full check's, exactly: the same
 pairs of (hash, shard) are compared. The saved partitions are read whole, so a check still costs
-O(rows) bytes; what it saves is the requests (one per partition instead of one per shard) and the
-sidecar reads of unchanged shards. When the corpus outgrew the saved partition count, or the saved
+O(rows) bytes; what it saves is the requests (one per partition instead of one per shard), the
+sidecar reads of unchanged shards, and most of the sort: a partition is saved sorted by hash, so
+the reduce task's stable sort (timsort) finds one long sorted run plus the changed rows (6M hashes:
+1.1 s from random order, 0.03 s as a sorted run plus 1,000, measured). When the corpus outgrew the saved partition count, or the saved
 state is unreadable or of another format, the check is a full one and saves a new state.
 
 Files, under ``<scores>/_duplicate_ids/`` (``al_ray.layout.DUPLICATE_STATE_DIR``), each run's own
@@ -23,7 +25,7 @@ token in their names so that a check killed half way never mixes two runs' parti
 
     state.json                     {"version": 1, "token": T, "partitions": P}   written last
     covered-T.npz                  rels (S), sidecar (bool), fingerprints (S): the owners' shards
-    part-T-00000.npz ...           hashes (uint64), owners (int32), one file per partition
+    part-T-00000.npz ...           hashes (uint64, sorted), owners (int32), one file per partition
     remap-T.npz                    while a check runs: each saved owner's index now (-1: dropped)
 
 Plain ``.npz`` through ``al_ray.storage`` rather than Parquet: each file is two fixed-width numpy

@@ -279,24 +279,26 @@ def reduce_partition(*parts: tuple[np.ndarray, np.ndarray], max_examples: int = 
         keep = kept >= 0
         hashes, owners = np.concatenate([old_h[keep], hashes]), np.concatenate([kept[keep], owners])
         del old_h, old_o, kept, keep
-    if save_to is not None:
-        duplicate_state.save_partition(save_to, hashes, owners, storage_options)
-    if len(hashes) < 2:
-        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), **mem.stats()}
+    # Stable sort, which numpy runs as timsort for uint64: a saved partition is stored sorted, so an
+    # incremental check sorts one long sorted run plus the changed shards' rows, close to a merge
     order = np.argsort(hashes, kind="stable")
     sh, so_ = hashes[order], owners[order]
     mem.mark()  # the task's largest point: the partition, its order and the sorted copies
-    del order
+    del order, hashes, owners
+    if save_to is not None:
+        duplicate_state.save_partition(save_to, sh, so_, storage_options)
+    if len(sh) < 2:
+        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(sh)), **mem.stats()}
     dup = sh[1:] == sh[:-1]
     extra = int(dup.sum())
     if not extra:
-        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(hashes)), **mem.stats()}
+        return {"count": 0, "extra_rows": 0, "examples": [], "rows": int(len(sh)), **mem.stats()}
     dup_hashes = np.unique(sh[1:][dup])
     examples = []
     for h in dup_hashes[:max_examples]:
         lo, hi = np.searchsorted(sh, h, "left"), np.searchsorted(sh, h, "right")
         examples.append({"hash": int(h), "owners": sorted({int(o) for o in so_[lo:hi]}), "occurrences": int(hi - lo)})
-    return {"count": int(len(dup_hashes)), "extra_rows": extra, "examples": examples, "rows": int(len(hashes)),
+    return {"count": int(len(dup_hashes)), "extra_rows": extra, "examples": examples, "rows": int(len(sh)),
             **mem.stats()}
 
 

@@ -94,7 +94,12 @@ def test_a_missing_key_names_the_file_and_the_key(tmp_path):
 def test_the_5d_tables_read_the_duplicate_check_and_the_s3_phases():
     dup = results_md.render_block("duplicate_check")
     assert "| 1e8 (10,000 x 10,000) | 100 (10 / 90) | 100 ids, 100 extra rows | 0 / 0 / 0 | **yes** |" in dup
-    assert "| 379 MiB private (rise 235 MiB) |" in dup  # the 2026-12-07 rerun: the tasks' own memory
+    report = json.loads((results_md.RESULTS_DIR / "duplicate_check.json").read_text())["check"]["report"]
+    # since the 2026-12-07 rerun: the tasks' own memory
+    assert f"| {report['task_peak_private_mb']:,.0f} MiB private (rise {report['task_private_rise_mb']:,.0f} MiB) |" in dup
+    # since 2026-12-08: the incremental check after one rescored shard, with one more planted duplicate
+    assert ("| the same, one shard rescored: incremental (1 sidecar read, 9,999 shards from saved partitions) "
+            "| 101 (10 / 91) | 101 ids, 101 extra rows | 0 / 0 / 0 | **yes** |") in dup
     s3 = results_md.render_block("scoring_driver_s3")
     # the figures come from the file (a rerun must not break this test), the layout is what is checked
     phases = json.loads((results_md.RESULTS_DIR / "scoring_driver_s3.json").read_text())["phases"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from al_ray import storage
@@ -59,6 +60,11 @@ def test_a_resume_reads_only_changed_shards_and_reports_what_a_full_check_report
     first = _check(out, rels)
     assert first.count == 1 and first.shards_from_saved == 0 and first.from_sidecars == 9
     assert first.partitions > 1 and _facts(first) == _facts(_full(out, rels))
+    # each partition is saved sorted by hash, so the next check's stable sort is close to a merge
+    saved = duplicate_state.load(str(out / DUPLICATE_STATE_DIR), None)
+    parts = [duplicate_state.load_partition(saved.part_url(p), None) for p in range(saved.partitions)]
+    assert sum(len(h) for h, _ in parts) == first.rows_checked
+    assert all(np.all(h[1:] >= h[:-1]) and len(h) == len(o) for h, o in parts)
 
     # nothing changed, but no previous report to reuse: every shard's hashes come from the saved state
     same = _check(out, rels)
