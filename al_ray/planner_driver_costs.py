@@ -71,36 +71,36 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         key="plan",
         step="plan (plan_scoring: list the corpus and the done markers)",
-        points=(Point(10_000, 0.553, 229_408_768), Point(100_000, 5.319, 242_622_464)),
+        points=(Point(10_000, 0.554, 229_707_776), Point(100_000, 5.093, 241_496_064)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.plan: seconds, peak_rss_bytes",
-        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
+        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards on disk (not object storage); every shard done; "
-                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
     Measurement(
         key="resume",
         step="resume (run_scoring, all shards done, duplicate-id check)",
-        points=(Point(10_000, 2.292, 233_193_472), Point(100_000, 15.271, 257_597_440)),
+        points=(Point(10_000, 2.449, 233_742_336), Point(100_000, 15.063, 256_516_096)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume: seconds, peak_rss_bytes",
-        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
+        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
                    "ids (not measured); driver process only, not Ray's workers; "
-                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
     Measurement(
         key="resume_again",
         step="resume again (duplicate-check report reused)",
-        points=(Point(10_000, 0.554, 234_479_616), Point(100_000, 4.565, 259_792_896)),
+        points=(Point(10_000, 0.556, 234_848_256), Point(100_000, 4.773, 262_619_136)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume_again: seconds, peak_rss_bytes",
-        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
+        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards on disk (not object storage); "
-                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
     Measurement(
         key="resume_changed",
         step="resume after one shard rescored (incremental duplicate-id check)",
-        points=(Point(10_000, 0.916, 233_201_664), Point(100_000, 4.776, 258_883_584)),
+        points=(Point(10_000, 1.002, 232_386_560), Point(100_000, 5.548, 255_938_560)),
         source=SCORING_DRIVER_FILE, where="sizes.<N>.changed.resume_changed: seconds, peak_rss_bytes",
-        date="2026-12-08T00:53:43+00:00", machine=MACHINE_2CORE_INTEL,
+        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
         conditions="local 1-row shards; the check read one sidecar and one saved partition; "
-                   "nothing else running: 1-min load 1.2 at the start, falling (RESULTS.md 5b)"),
+                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
     Measurement(
         key="pool_merge",
         step="candidate pool from the sidecars, K 2048 (the default)",
