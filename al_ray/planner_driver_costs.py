@@ -67,40 +67,28 @@ class Measurement:
     conditions: str    # what the figures do not cover
 
 
+def _scoring_driver(key: str, step: str, points: tuple[Point, ...], phase: str, conditions: str) -> Measurement:
+    """A figure of ``SCORING_DRIVER_FILE``: one run, so one date, machine and load for all of them."""
+    return Measurement(key=key, step=step, points=points, source=SCORING_DRIVER_FILE,
+                       where=f"sizes.<N>.{phase}.{key}: seconds, peak_rss_bytes", date="2026-12-08T01:15:06+00:00",
+                       machine=MACHINE_2CORE_INTEL,
+                       conditions=f"{conditions}; nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)")
+
+
 MEASUREMENTS: tuple[Measurement, ...] = (
-    Measurement(
-        key="plan",
-        step="plan (plan_scoring: list the corpus and the done markers)",
-        points=(Point(10_000, 0.554, 229_707_776), Point(100_000, 5.093, 241_496_064)),
-        source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.plan: seconds, peak_rss_bytes",
-        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
-        conditions="local 1-row shards on disk (not object storage); every shard done; "
-                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
-    Measurement(
-        key="resume",
-        step="resume (run_scoring, all shards done, duplicate-id check)",
-        points=(Point(10_000, 2.449, 233_742_336), Point(100_000, 15.063, 256_516_096)),
-        source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume: seconds, peak_rss_bytes",
-        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
-        conditions="local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
-                   "ids (not measured); driver process only, not Ray's workers; "
-                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
-    Measurement(
-        key="resume_again",
-        step="resume again (duplicate-check report reused)",
-        points=(Point(10_000, 0.556, 234_848_256), Point(100_000, 4.773, 262_619_136)),
-        source=SCORING_DRIVER_FILE, where="sizes.<N>.all_done.resume_again: seconds, peak_rss_bytes",
-        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
-        conditions="local 1-row shards on disk (not object storage); "
-                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
-    Measurement(
-        key="resume_changed",
-        step="resume after one shard rescored (incremental duplicate-id check)",
-        points=(Point(10_000, 1.002, 232_386_560), Point(100_000, 5.548, 255_938_560)),
-        source=SCORING_DRIVER_FILE, where="sizes.<N>.changed.resume_changed: seconds, peak_rss_bytes",
-        date="2026-12-08T01:15:06+00:00", machine=MACHINE_2CORE_INTEL,
-        conditions="local 1-row shards; the check read one sidecar and one saved partition; "
-                   "nothing else running: 1-min load 0.7 at the start (RESULTS.md 5b)"),
+    _scoring_driver("plan", "plan (plan_scoring: list the corpus and the done markers)",
+                    (Point(10_000, 0.554, 229_707_776), Point(100_000, 5.093, 241_496_064)), "all_done",
+                    "local 1-row shards on disk (not object storage); every shard done"),
+    _scoring_driver("resume", "resume (run_scoring, all shards done, duplicate-id check)",
+                    (Point(10_000, 2.449, 233_742_336), Point(100_000, 15.063, 256_516_096)), "all_done",
+                    "local 1-row shards: the duplicate check read one id per shard, not the planned rows' "
+                    "ids (not measured); driver process only, not Ray's workers"),
+    _scoring_driver("resume_again", "resume again (duplicate-check report reused)",
+                    (Point(10_000, 0.556, 234_848_256), Point(100_000, 4.773, 262_619_136)), "all_done",
+                    "local 1-row shards on disk (not object storage)"),
+    _scoring_driver("resume_changed", "resume after one shard rescored (incremental duplicate-id check)",
+                    (Point(10_000, 1.002, 232_386_560), Point(100_000, 5.548, 255_938_560)), "changed",
+                    "local 1-row shards; the check read one sidecar and one saved partition"),
     Measurement(
         key="pool_merge",
         step="candidate pool from the sidecars, K 2048 (the default)",

@@ -50,21 +50,15 @@ PHASES = ("all_done", "changed", "half_done")
 
 
 def setup(root: Path, n: int) -> dict:
-    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from al_ray.scoring.shard import hash_ids
-    from al_ray.scoring.writer import build_score_table, encode_id_hashes, ids_sidecar_url
+    from al_ray.scoring.writer import encode_id_hashes, ids_sidecar_url
 
     t0 = time.perf_counter()
     corpus, out = root / "corpus", root / "scores"
-    table = build_score_table(ids=pa.array(["x"]), rows=np.arange(1), label_probs=np.full((1, 2), 0.5),
-                              truncated=np.zeros(1, bool), empty=np.zeros(1, bool), labels=LABELS, model_id="bench",
-                              model_version="bench", shard="template")
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")  # as storage.write_parquet_atomic serialises it
-    score_bytes = sink.getvalue().to_pybytes()
+    score_bytes = score_file_bytes("x", "template")
     for k in range(n):
         sub = f"{k // 1000:04d}"  # 1,000 a folder, as a large corpus is laid out
         (corpus / sub).mkdir(parents=True, exist_ok=True)
@@ -84,24 +78,35 @@ def setup(root: Path, n: int) -> dict:
 RESCORED_REL = "0000/part-000000.parquet"
 
 
-def rescored_outputs() -> dict[str, bytes]:
-    """Shard 0's outputs as a rescore of a changed shard 0 leaves them (a new id): score file and id
-    sidecar by relative path, for the phase that times the incremental duplicate check."""
+def score_file_bytes(row_id: str, shard: str) -> bytes:
+    """A one-row score file from the project's ``build_score_table``, serialised as
+    ``storage.write_parquet_atomic`` does."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from al_ray.layout import SCORE_IDS_SUFFIX
-    from al_ray.scoring.shard import hash_ids
-    from al_ray.scoring.writer import build_score_table, encode_id_hashes
+    from al_ray.scoring.writer import build_score_table
 
-    ids = pa.array(["doc-0-rescored"])
-    table = build_score_table(ids=ids, rows=np.arange(1), label_probs=np.full((1, 2), 0.5), truncated=np.zeros(1, bool),
-                              empty=np.zeros(1, bool), labels=LABELS, model_id="bench", model_version="bench",
-                              shard=RESCORED_REL)
+    table = build_score_table(ids=pa.array([row_id]), rows=np.arange(1), label_probs=np.full((1, 2), 0.5),
+                              truncated=np.zeros(1, bool), empty=np.zeros(1, bool), labels=LABELS, model_id="bench",
+                              model_version="bench", shard=shard)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
-    return {RESCORED_REL: sink.getvalue().to_pybytes(), RESCORED_REL + SCORE_IDS_SUFFIX: encode_id_hashes(hash_ids(ids))}
+    return sink.getvalue().to_pybytes()
+
+
+def rescored_outputs() -> dict[str, bytes]:
+    """Shard 0's outputs as a rescore of a changed shard 0 leaves them (a new id): score file and id
+    sidecar by relative path, for the phase that times the incremental duplicate check."""
+    import pyarrow as pa
+
+    from al_ray.layout import SCORE_IDS_SUFFIX
+    from al_ray.scoring.shard import hash_ids
+    from al_ray.scoring.writer import encode_id_hashes
+
+    row_id = "doc-0-rescored"
+    return {RESCORED_REL: score_file_bytes(row_id, RESCORED_REL),
+            RESCORED_REL + SCORE_IDS_SUFFIX: encode_id_hashes(hash_ids(pa.array([row_id])))}
 
 
 def rescore_one(out: Path) -> None:

@@ -344,12 +344,10 @@ def find_duplicate_ids(sources: "IdSources | Sequence[IdSource]", storage_option
     if not sources:
         return DuplicateIds(digest=dig)
     total = int(sources.rows.sum())
-    partitions = max(1, -(-total // rows_per_partition))
-    if state_dir:
-        # a saved state serves later checks while the corpus fits its partitions; planning it with
-        # room to grow keeps a corpus that gains a few shards a night off a full check every night
-        partitions = max(1, -(-int(total * duplicate_state.GROWTH_ROOM) // rows_per_partition))
     needed = max(1, -(-total // rows_per_partition))
+    # a saved state serves later checks while the corpus fits its partitions; planning it with room
+    # to grow keeps a corpus that gains a few shards a night off a full check every night
+    partitions = max(1, -(-int(total * duplicate_state.GROWTH_ROOM) // rows_per_partition)) if state_dir else needed
     saved = duplicate_state.load(state_dir, storage_options) if state_dir else None
     if saved is not None and saved.partitions < needed:
         log.info("duplicate-id check: the corpus outgrew the saved %d partitions; checking every shard",
@@ -366,7 +364,6 @@ def find_duplicate_ids(sources: "IdSources | Sequence[IdSource]", storage_option
         # later check: this one is a full one and saves a new state
         log.warning("duplicate-id check: the saved state under %s could not be used (%s); checking every shard",
                     scrub(state_dir or ""), scrub(_short_error(exc)))
-        saved = None
         results, stats, groups, n_read = _run_check(sources, None, partitions, state_dir, so, *limits)
     if state_dir:
         duplicate_state.commit(state_dir, results.token, results.partitions, sources.rels, sources.sidecar,
@@ -425,7 +422,7 @@ def _run_check(sources: IdSources, saved: "Any | None", partitions: int, state_d
     mapper = ray.remote(num_cpus=1, num_returns=partitions + 1)(map_partition)
     reducer = ray.remote(num_cpus=1)(reduce_partition)
     token = duplicate_state.new_token()
-    remap_url = duplicate_state.save_remap(state_dir, token, remap, so) if saved is not None and state_dir else None
+    remap_url = duplicate_state.save_remap(saved.state_dir, token, remap, so) if saved is not None else None
     try:
         map_refs = [mapper.remote(g.for_map_task(), partitions, so) for g in groups]
         red_refs = [reducer.remote(*[m[p] for m in map_refs], max_examples=max_examples,
